@@ -1,0 +1,116 @@
+"""The ``seq2exp`` command group.
+
+Each subcommand lives in its own module and is imported only when it runs (or when its help
+is shown), so ``seq2exp --help`` never imports torch. User errors (``Seq2ExpError``) end in
+one line on stderr and exit code 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from seq2exp_cli import __version__
+from seq2exp_cli.errors import Seq2ExpError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
+
+# name -> (module, function): the registry of subcommands, in the order help lists them.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "quickstart": ("seq2exp_cli.cli.quickstart", "quickstart"),
+    "prepare": ("seq2exp_cli.cli.prepare", "prepare"),
+    "train": ("seq2exp_cli.cli.train", "train"),
+    "predict": ("seq2exp_cli.cli.predict", "predict"),
+    "call-elements": ("seq2exp_cli.cli.call_elements", "call_elements"),
+    "simulate": ("seq2exp_cli.cli.simulate", "simulate"),
+    "plot-locus": ("seq2exp_cli.cli.plot_locus", "plot_locus"),
+}
+
+
+class LazyGroup(click.Group):
+    """A Click group that imports a subcommand's module only when it is needed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (module, _) in SUBCOMMANDS.items() if _module_exists(module)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        module_name, attr = SUBCOMMANDS[cmd_name]
+        if not _module_exists(module_name):
+            return None
+        return getattr(importlib.import_module(module_name), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Seq2ExpError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _module_exists(module_name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module_name) is not None
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Logs to the *current* sys.stderr (Click's test runner swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    """INFO by default, DEBUG with -v, WARNING with -q; messages go to stderr."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
+    logger = logging.getLogger("seq2exp_cli")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("[seq2exp] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="seq2exp")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (debug messages).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
+    """seq2exp: predict gene expression from DNA, chromatin signals and Hi-C, and call
+    the regulatory elements that drive it (Seq2Exp, Su et al., ICLR 2025).
+
+    \b
+    Typical run:
+      seq2exp prepare --fasta hg38.fa --genes genes.gtf --expression expr.tsv \\
+          --track dnase=dnase.bw --track h3k27ac=h3k27ac.bw --hic k562.hic -o data/
+      seq2exp train data/ -o model/
+      seq2exp predict model/ data/ -o predictions.tsv
+      seq2exp call-elements model/ data/ -o elements.bed
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    configure_logging(verbose, quiet)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="seq2exp")
