@@ -1,13 +1,12 @@
 """FASTA: write small references, read sequence as uint8 codes (A0 C1 G2 T3, else 4).
 
-Reading goes through pyfaidx, which handles plain text and BGZF (with biopython installed)
-and builds a samtools-style ``.fai`` index when none exists. A plain-gzip FASTA cannot be
+Reading goes through pysam (htslib), which handles plain text and BGZF and builds a
+samtools-style ``.fai`` (and ``.gzi``) index when none exists. A plain-gzip FASTA cannot be
 indexed for random access, so it is refused with a pointer to ``bgzip``.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 from collections.abc import Mapping
@@ -76,3 +75,100 @@ def write_fasta(path: str | os.PathLike, records: Mapping[str, str], line_width:
     fai = Path(str(path) + ".fai")
     with atomic_path(fai) as tmp:
         tmp.write_text("".join(fai_lines), encoding="ascii")
+
+
+def _gzip_kind(path: Path) -> str:
+    """Return ``'plain'``, ``'bgzf'`` or ``'gzip'`` from the file's first bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(18)
+    if head[:2] != b"\x1f\x8b":
+        return "plain"
+    # BGZF: gzip with FEXTRA whose first subfield is 'BC' (SAM spec, section 4.1).
+    if head[:4] == _BGZF_MAGIC and head[12:14] == b"BC":
+        return "bgzf"
+    return "gzip"
+
+
+class FastaReader:
+    """Random access to a FASTA as uint8 codes.
+
+    Reading goes through ``pysam.FastaFile`` (htslib): plain text or BGZF. pyfaidx reads
+    BGZF through biopython's pure-Python decompressor, about 80x slower on a whole human
+    chromosome (26 s vs 0.3 s for chr22), so htslib is used instead.
+
+    Args:
+        path: plain-text or BGZF-compressed FASTA. A ``.fai`` (and ``.gzi`` for BGZF) is
+            built beside it when missing, which needs a writable directory.
+
+    Attributes:
+        path: the FASTA path.
+        chrom_sizes: ``{name: length}`` in FASTA order.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import pysam
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: FASTA file not found; check the --fasta path")
+        kind = _gzip_kind(self.path)
+        if kind == "gzip":
+            raise InputError(
+                f"{self.path}: FASTA is gzip-compressed but not BGZF, so it cannot be indexed; "
+                f"recompress it with `gunzip -c {self.path.name} | bgzip > {self.path.stem}.gz`"
+                " or decompress it"
+            )
+        fai = Path(str(self.path) + ".fai")
+        if not fai.exists() and not os.access(self.path.parent, os.W_OK):
+            raise InputError(
+                f"{self.path}: no .fai index and its directory is not writable; "
+                "run `samtools faidx` on a copy in a writable directory"
+            )
+        try:
+            self._fa = pysam.FastaFile(str(self.path))
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                f"{self.path}: cannot read or index the FASTA ({exc}); check that it is a FASTA, "
+                "or delete a stale .fai/.gzi so it is rebuilt"
+            ) from exc
+        self.chrom_sizes: dict[str, int] = {
+            str(n): int(s) for n, s in zip(self._fa.references, self._fa.lengths)
+        }
+        if not self.chrom_sizes:
+            raise InputError(f"{self.path}: FASTA holds no sequences; give a non-empty FASTA")
+        log.debug("%s: %d sequences", self.path, len(self.chrom_sizes))
+
+    def fetch_codes(self, chrom: str, start: int, end: int) -> np.ndarray:
+        """Return the codes of ``[start, end)`` on ``chrom``.
+
+        Args:
+            chrom: a FASTA sequence name.
+            start, end: 0-based half-open; may extend past either chromosome end.
+
+        Returns:
+            uint8[end - start]; positions outside ``[0, chrom length)`` are 4 (N).
+        """
+        size = self.chrom_sizes.get(chrom)
+        if size is None:
+            raise InputError(
+                f"{self.path}: chromosome {chrom!r} is not in the FASTA "
+                f"(it has {', '.join(list(self.chrom_sizes)[:4])}...); use the FASTA's names"
+            )
+        if end < start:
+            raise ValueError(f"fetch_codes: end {end} < start {start}")
+        out = np.full(end - start, BASE_CODE_N, dtype=np.uint8)
+        lo, hi = max(start, 0), min(end, size)
+        if hi > lo:
+            seq = self._fa.fetch(chrom, lo, hi)
+            out[lo - start : hi - start] = encode_bases(seq)
+        return out
+
+    def close(self) -> None:
+        """Close the underlying file handle."""
+        self._fa.close()
+
+    def __enter__(self) -> FastaReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
