@@ -1,0 +1,333 @@
+"""Batched, no-grad prediction and mask extraction from a trained run, on CPU, GPU or torchrun.
+
+``load_model(run_dir, device)`` reads ``model.pt`` with ``weights_only=True`` and rebuilds the
+model from the stored config; ``check_compatible(meta, dataset)`` names any difference between
+the data the model was trained on and the dataset at hand; ``predict`` returns one row per gene;
+``extract_masks`` yields per-bp mask scores in genomic orientation for ``call-elements``.
+
+Under torchrun (``WORLD_SIZE > 1``) genes are sharded across ranks as ``indices[rank::world]``:
+``predict`` gathers every shard so each rank returns the full table in the input order;
+``extract_masks`` yields only this rank's genes (the consumer merges).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from seq2exp_cli import __version__
+from seq2exp_cli.checkpoints import MODEL_FORMAT, load_checkpoint
+from seq2exp_cli.errors import InputError, ModelMismatchError
+
+log = logging.getLogger(__name__)
+
+PREDICTION_COLUMNS = ["gene_id", "name", "chrom", "tss", "strand", "split", "target", "predicted"]
+
+
+# ---------------------------------------------------------------------------------------------
+# devices and ranks
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N`` -> a torch device.
+
+    Under torchrun with CUDA, ``auto`` and ``cuda`` pick ``cuda:LOCAL_RANK``.
+    Raises :class:`InputError` for an unknown name or a GPU that is not there.
+    """
+    if isinstance(spec, torch.device):
+        return spec
+    text = (spec or "auto").strip().lower()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if text == "auto":
+        text = "cuda" if torch.cuda.is_available() else "cpu"
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or text.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {spec}: no CUDA GPU is visible to torch; use --device cpu or auto")
+        if text == "cuda":
+            index = local_rank if world_size() > 1 else torch.cuda.current_device()
+        else:
+            try:
+                index = int(text.split(":", 1)[1])
+            except ValueError:
+                raise InputError(f"--device {spec}: not a device; use auto, cpu, cuda or cuda:N") from None
+        if not 0 <= index < torch.cuda.device_count():
+            raise InputError(
+                f"--device {spec}: this machine has {torch.cuda.device_count()} GPU(s) (cuda:0.."
+                f"cuda:{torch.cuda.device_count() - 1}); choose one of them"
+            )
+        return torch.device("cuda", index)
+    raise InputError(f"--device {spec}: not a device; use auto, cpu, cuda or cuda:N")
+
+
+def world_size() -> int:
+    """Number of processes: the initialised group's size, else torchrun's ``WORLD_SIZE``, else 1."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size()
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    """This process's rank (0 outside torchrun)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank()
+    return int(os.environ.get("RANK", "0"))
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Join torchrun's process group when ``WORLD_SIZE > 1`` (NCCL on CUDA, gloo on CPU).
+
+    Returns True when this call created the group (the caller then destroys it).
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not torch.distributed.is_available():
+        return False
+    if torch.distributed.is_initialized():
+        return False
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group(backend=backend)
+    log.info("joined process group: rank %d of %d (%s)", rank(), world_size(), backend)
+    return True
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order (a one-element list outside torchrun)."""
+    if world_size() <= 1 or not torch.distributed.is_initialized():
+        return [obj]
+    gathered: list[Any] = [None] * world_size()
+    torch.distributed.all_gather_object(gathered, obj)
+    return gathered
+
+
+def shard(indices: np.ndarray) -> np.ndarray:
+    """This rank's share of ``indices``: ``indices[rank::world]`` (all of them outside torchrun)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    return indices[rank() :: world_size()] if world_size() > 1 else indices
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; full precision on CPU (CPU bf16 is slower and less accurate)."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------------------------------------
+# loading a model
+
+
+def _model_path(run_dir: str | os.PathLike) -> Path:
+    path = Path(run_dir)
+    return path / "model.pt" if path.is_dir() else path
+
+
+def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild the trained model from ``RUN_DIR/model.pt`` (or a model.pt path) on ``device``.
+
+    Returns ``(model in eval mode, meta)`` where ``meta`` is the checkpoint without its weights:
+    ``model_config``, ``data_config``, ``variant``, ``seq2exp_version``, ``step``, ``val_metrics``.
+    Raises :class:`ModelMismatchError` for a file that is not a seq2exp model (including any
+    arbitrary pickle, which ``weights_only`` loading refuses) or whose weights do not fit the config.
+    """
+    from seq2exp_cli.model.config import ModelConfig
+    from seq2exp_cli.model.seq2exp import Seq2Exp
+
+    path = _model_path(run_dir)
+    payload = load_checkpoint(path, MODEL_FORMAT)
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    if meta.get("seq2exp_version") != __version__:
+        log.warning("%s was written by seq2exp %s; this is %s", path, meta.get("seq2exp_version"), __version__)
+    try:
+        config = ModelConfig.from_dict(payload["model_config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelMismatchError(f"{path}: model config not understood ({exc}); retrain with this seq2exp") from exc
+    model = Seq2Exp(config)
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelMismatchError(
+            f"{path}: weights do not fit the stored model config ({first[:200]}); retrain with this seq2exp"
+        ) from exc
+    model.to(resolve_device(device)).eval()
+    return model, meta
+
+
+def check_compatible(meta: dict, dataset: Any) -> None:
+    """Raise :class:`ModelMismatchError` naming every difference between the data the model was
+    trained for (``meta["data_config"]``) and ``dataset.data_config()``."""
+    trained = meta.get("data_config") or {}
+    current = dataset.data_config()
+    problems = []
+    for key in sorted(set(trained) | set(current)):
+        a, b = trained.get(key), current.get(key)
+        if a == b:
+            continue
+        if isinstance(a, list) and isinstance(b, list):
+            missing = [x for x in a if x not in b]
+            extra = [x for x in b if x not in a]
+            if missing or extra:
+                detail = []
+                if missing:
+                    detail.append(f"missing {missing}")
+                if extra:
+                    detail.append(f"unexpected {extra}")
+                problems.append(f"{key}: {', '.join(detail)} (model has {a})")
+            else:
+                problems.append(f"{key}: order {b} differs from the model's {a}")
+        else:
+            problems.append(f"{key}: model {a!r}, dataset {b!r}")
+    if problems:
+        raise ModelMismatchError(
+            f"{getattr(dataset, 'path', 'dataset')}: does not match the model ({'; '.join(problems)}); "
+            "prepare the dataset with the model's settings or train a model on this dataset"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# batched prediction
+
+
+def _loader(dataset: Any, indices: np.ndarray, batch_size: int, num_workers: int, device: torch.device):
+    from seq2exp_cli.dataset import GeneWindows
+
+    return torch.utils.data.DataLoader(
+        GeneWindows(dataset, indices),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        # a private generator: creating the loader must not draw from the global torch RNG
+        generator=torch.Generator(),
+    )
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside DistributedDataParallel, so evaluation does not touch DDP's hooks."""
+    return getattr(model, "module", model)
+
+
+@torch.no_grad()
+def predict_values(
+    model: torch.nn.Module, dataset: Any, indices: np.ndarray, device: torch.device,
+    batch_size: int = 8, num_workers: int = 0,
+) -> np.ndarray:
+    """float64[len(indices)] predictions in the order of ``indices`` (eval mode, no grad).
+
+    Under torchrun each rank predicts its shard and every rank returns the merged array.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    net = _unwrap(model)
+    was_training = net.training
+    net.eval()
+    mine = np.arange(len(indices))
+    if world_size() > 1:
+        mine = mine[rank() :: world_size()]
+    values = np.empty(len(mine), dtype=np.float64)
+    pos = 0
+    if len(mine):
+        for batch in _loader(dataset, indices[mine], batch_size, num_workers, device):
+            batch = _to_device(batch, device)
+            with autocast(device):
+                output = net(batch["seq"], batch["signals"], batch["features"], batch["blacklist"])
+            pred = output.prediction.float().reshape(-1).cpu().numpy()
+            values[pos : pos + len(pred)] = pred
+            pos += len(pred)
+    net.train(was_training)
+    merged = np.empty(len(indices), dtype=np.float64)
+    for positions, part in gather_objects((mine, values)):
+        merged[positions] = part
+    return merged
+
+
+def predict(
+    model: torch.nn.Module, dataset: Any, indices: np.ndarray, device: str | torch.device = "cpu",
+    batch_size: int = 8, num_workers: int = 0,
+) -> pd.DataFrame:
+    """One row per gene of ``indices`` (in that order): gene_id, name, chrom, tss, strand, split,
+    target (NaN when unlabelled), predicted. Sharded and merged under torchrun."""
+    device = resolve_device(device)
+    indices = np.asarray(indices, dtype=np.int64)
+    predicted = predict_values(model, dataset, indices, device, batch_size, num_workers)
+    genes = dataset.genes.iloc[indices]
+    frame = pd.DataFrame({c: genes[c].to_numpy() for c in PREDICTION_COLUMNS[:-2]})
+    frame["target"] = pd.to_numeric(genes["target"], errors="coerce").to_numpy(np.float64)
+    frame["predicted"] = predicted
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# masks
+
+
+@dataclass(frozen=True)
+class GeneMask:
+    """Per-bp mask scores of one gene's window, in genomic orientation.
+
+    ``scores`` is float32[end - start]: ``scores[k]`` belongs to genomic position ``start + k``.
+    The window is clipped to the chromosome, so ``0 <= start < end <= chrom size``.
+    """
+
+    index: int
+    chrom: str
+    start: int
+    end: int
+    scores: np.ndarray
+
+
+@torch.no_grad()
+def extract_masks(
+    model: torch.nn.Module, dataset: Any, indices: np.ndarray, device: str | torch.device = "cpu",
+    batch_size: int = 8, num_workers: int = 0,
+) -> Iterator[GeneMask]:
+    """Yield a :class:`GeneMask` per gene of this rank's shard of ``indices`` (in order).
+
+    Uses ``model.mask_scores`` (evaluation-mode mean mask, 0 on blacklisted bases, no promoter
+    override), expanded from R-bp bins to bp with ``expand_mask``, flipped back to genomic order
+    for minus-strand genes, and clipped to the chromosome.
+    """
+    from seq2exp_cli.model.seq2exp import expand_mask
+
+    device = resolve_device(device)
+    net = _unwrap(model)
+    net.eval()
+    mine = shard(indices)
+    if len(mine) == 0:
+        return
+    window = int(dataset.window)
+    chrom_sizes = getattr(dataset, "chrom_sizes", {}) or {}
+    for batch in _loader(dataset, mine, batch_size, num_workers, device):
+        gene_ids = batch["index"].tolist()
+        batch = _to_device(batch, device)
+        with autocast(device):
+            binned = net.mask_scores(batch["seq"], batch["signals"], batch["blacklist"])  # [B, L//R]
+        binned = binned.float()
+        resolution = max(1, window // binned.shape[1])
+        per_bp = expand_mask(binned, resolution)  # [B, L//R * R]
+        if per_bp.shape[1] < window:
+            # L not a multiple of R: the last partial bin repeats its score
+            per_bp = torch.cat([per_bp, per_bp[:, -1:].expand(-1, window - per_bp.shape[1])], dim=1)
+        per_bp = per_bp[:, :window].cpu().numpy().astype(np.float32, copy=False)
+        for row, gene in enumerate(gene_ids):
+            chrom, start, end, strand = dataset.genomic_window(gene)
+            scores = per_bp[row]
+            if strand == "-":
+                scores = scores[::-1]  # index i was genomic end - 1 - i
+            lo = max(start, 0)
+            hi = min(end, int(chrom_sizes.get(chrom, end)))
+            yield GeneMask(int(gene), chrom, lo, hi, np.ascontiguousarray(scores[lo - start : hi - start]))
