@@ -271,6 +271,24 @@ def predict(
     return frame
 
 
+def split_metrics(frame: pd.DataFrame) -> dict[str, dict[str, float | int | None]]:
+    """MSE, MAE, Pearson, Spearman and n per split of a :func:`predict` table (train, valid,
+    test order), plus ``all`` when several splits are present. Splits without a labelled gene
+    are left out (an unlabelled dataset gives ``{}``); undefined correlations are None."""
+    from seq2exp_cli.metrics import regression_metrics
+
+    groups = [(name, frame[frame["split"] == name]) for name in ("train", "valid", "test")
+              if (frame["split"] == name).any()]
+    if len(groups) > 1:
+        groups.append(("all", frame))
+    out: dict[str, dict[str, float | int | None]] = {}
+    for name, part in groups:
+        m = regression_metrics(part["target"].to_numpy(np.float64), part["predicted"].to_numpy(np.float64))
+        if m["n"]:
+            out[name] = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in m.items()}
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # masks
 

@@ -402,6 +402,11 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
     if resume:
         state = load_checkpoint(run_dir / "last.pt", LAST_FORMAT)
         _check_same_model(state["model_config"], model_dict, run_dir / "last.pt")
+        if state["data_config"] != data_config:
+            raise ModelMismatchError(
+                f"{where}: this dataset differs from the one the run in {run_dir} was trained on "
+                f"({state['data_config']} vs {data_config}); resume with the original dataset"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, epoch, batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
