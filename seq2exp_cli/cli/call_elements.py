@@ -1,0 +1,166 @@
+"""``seq2exp call-elements``: regulatory elements from a model's masks, or from any score track."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from seq2exp_cli.errors import InputError
+
+log = logging.getLogger("seq2exp_cli.cli.call_elements")
+
+_EPILOG = """\b
+Outputs for -o NAME.bed (NAME = basename without .bed/.narrowPeak; never a directory):
+  NAME.bed               narrowPeak, 0-based half-open, FASTA chromosome order:
+                         score = round(1000 * score at the summit), clipped to 0..1000,
+                         signalValue = mean score over the element's scored bases,
+                         pValue/qValue = -log10 p/q at the summit (-1 when not computed),
+                         peak = summit offset from start
+  NAME.summits.bed       BED5, 1 bp at each summit, 5th column = score at the summit
+  NAME.links.tsv         chr start end name TargetGene TargetGeneTSS distance score
+                         (model mode: a gene is linked when its own mask reaches the cutoff
+                         in the element; distance = |element midpoint - TSS|)
+  NAME.links.bedpe       element, 1-bp TSS, ELEMENT|GENE, score
+  NAME.cutoff_analysis.tsv  (--cutoff-analysis) cutoff n_elements total_bp mean_length
+  NAME.run.json          command, parameters, score cutoff, counts, timings
+\b
+p = P(Z >= score) under the bottleneck's marginal r = Beta(sigma, sigma(1-mu)/mu); q by
+Benjamini-Hochberg over the scored bases. Calling matches `macs3 bdgpeakcall -c CUTOFF -l
+MIN_LENGTH -g MAX_GAP` (score >= cutoff; gaps <= max-gap joined; length >= min-length; summit =
+middle of the highest run). Unlike MACS3, unscored bases (blacklist, outside gene windows,
+bedGraph gaps) never count as above the cutoff.
+"""
+
+
+@click.command("call-elements", epilog=_EPILOG, context_settings={"show_default": True})
+@click.argument("run_dir", required=False, type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="narrowPeak output NAME.bed; the other outputs go beside it.")
+@click.option("--from-bigwig", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Model-free mode: call elements on this score bigWig.")
+@click.option("--from-bedgraph", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Model-free mode: call elements on this score bedGraph.")
+@click.option("--dataset", "ref_dataset", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Model-free mode: take chromosome order and sizes from this prepared dataset.")
+@click.option("--chrom-sizes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Model-free mode: take chromosome order and sizes from this chrom.sizes file.")
+@click.option("--combine", type=click.Choice(["max", "mean"]), default="max",
+              help="How overlapping gene windows combine into one track.")
+@click.option("-c", "--cutoff", type=float, default=None,
+              help="Score cutoff (score >= cutoff; mask scores are in [0, 1]). Default 0.5 when no "
+                   "other threshold is given.")
+@click.option("-p", "--pvalue", type=float, default=None, help="Keep bases with p <= this (e.g. 1e-5).")
+@click.option("-q", "--qvalue", type=float, default=None, help="Keep bases with BH q <= this (e.g. 0.01).")
+@click.option("--top-fraction", type=float, default=None,
+              help="Keep the highest-scoring fraction of scored bases (ties are never split).")
+@click.option("-l", "--min-length", type=int, default=200, help="Minimum element length in bp.")
+@click.option("-g", "--max-gap", type=int, default=30, help="Join above-cutoff stretches this close (bp).")
+@click.option("--call-summits", is_flag=True, help="Report every sub-peak summit (MACS3 --call-summits).")
+@click.option("--cutoff-analysis", is_flag=True, help="Also write NAME.cutoff_analysis.tsv.")
+@click.option("--cutoff-analysis-steps", type=click.IntRange(1, 10000), default=100,
+              help="Number of cutoffs in the analysis.")
+@click.option("--bigwig", type=click.Path(dir_okay=False, path_type=Path), help="Write the per-bp score as bigWig.")
+@click.option("--bedgraph", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-bp score as bedGraph (gap-free; unscored bases as 0).")
+@click.option("--prior-mu", type=float, default=None, help="Model-free mode: mu of the background Beta (for p/q).")
+@click.option("--prior-sigma", type=float, default=None, help="Model-free mode: sigma of the background Beta.")
+@click.option("--split", type=click.Choice(["all", "train", "valid", "test"]), default="all",
+              help="Model mode: genes whose masks are used.")
+@click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
+@click.option("--batch-size", type=click.IntRange(1), default=8, help="Genes per forward pass.")
+@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_dataset, chrom_sizes, combine,
+                  cutoff, pvalue, qvalue, top_fraction, min_length, max_gap, call_summits, cutoff_analysis,
+                  cutoff_analysis_steps, bigwig, bedgraph, prior_mu, prior_sigma, split, device, batch_size,
+                  force) -> None:
+    """Call regulatory elements: RUN_DIR DATASET (model mode) or --from-bigwig/--from-bedgraph."""
+    from seq2exp_cli.element_links import CallSettings, call_and_write, check_outputs, output_paths
+
+    started = time.time()
+    model_free = from_bigwig is not None or from_bedgraph is not None
+    if from_bigwig is not None and from_bedgraph is not None:
+        raise click.UsageError("give one of --from-bigwig and --from-bedgraph")
+    if model_free and (run_dir is not None or dataset is not None):
+        raise click.UsageError("model-free mode (--from-bigwig/--from-bedgraph) takes no RUN_DIR/DATASET")
+    if not model_free and (run_dir is None or dataset is None):
+        raise click.UsageError("give RUN_DIR and DATASET, or --from-bigwig/--from-bedgraph")
+    if ref_dataset is not None and chrom_sizes is not None:
+        raise click.UsageError("give one of --dataset and --chrom-sizes")
+    if (prior_mu is None) != (prior_sigma is None):
+        raise click.UsageError("give both --prior-mu and --prior-sigma, or neither")
+    if all(v is None for v in (cutoff, pvalue, qvalue, top_fraction)):
+        cutoff = 0.5
+    settings = CallSettings(
+        cutoff=cutoff, pvalue=pvalue, qvalue=qvalue, top_fraction=top_fraction, min_length=min_length,
+        max_gap=max_gap, call_summits=call_summits, cutoff_analysis=cutoff_analysis,
+        cutoff_steps=cutoff_analysis_steps, bigwig=bigwig, bedgraph=bedgraph,
+        score_range=None if model_free else (0.0, 1.0),
+    )
+    paths = output_paths(output, settings, links=not model_free)
+    run_path = paths["summits"].with_name(paths["summits"].name[: -len(".summits.bed")] + ".run.json")
+    check_outputs({**paths, "run record": run_path}, force)
+
+    if model_free:
+        from seq2exp_cli.elements import track_from_file
+
+        background = None if prior_mu is None else (prior_mu, prior_sigma)
+        settings.check(background)
+        reference = None
+        if ref_dataset is not None:
+            from seq2exp_cli.dataset import PreparedDataset
+
+            reference = PreparedDataset(ref_dataset).chrom_sizes
+        elif chrom_sizes is not None:
+            from seq2exp_cli.io.bed import read_chrom_sizes
+
+            reference = read_chrom_sizes(chrom_sizes)
+        track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None, reference=reference)
+        summary = call_and_write(track, paths, settings, background)
+    else:
+        summary = _model_mode(run_dir, dataset, paths, settings, combine, split, device, batch_size)
+
+    from seq2exp_cli import __version__
+    from seq2exp_cli.io.atomic import atomic_path
+
+    record = {
+        "command": "seq2exp " + " ".join(sys.argv[1:]), "seq2exp_version": __version__,
+        "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(settings).items()},
+        "combine": combine, "mode": "model-free" if model_free else "model", **summary,
+        "seconds": round(time.time() - started, 3),
+    }
+    with atomic_path(run_path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _model_mode(run_dir, dataset_dir, paths, settings, combine, split, device, batch_size) -> dict:
+    """Extract every gene's mask, combine, call, link; returns the summary of call_and_write."""
+    from seq2exp_cli import inference
+    from seq2exp_cli.dataset import PreparedDataset
+    from seq2exp_cli.element_links import GeneScoreSpill, call_and_write, combine_gene_scores
+
+    if inference.world_size() > 1:
+        raise InputError("call-elements: running under torchrun is not supported yet; run it as one process "
+                         "(it uses one GPU with --device cuda)")
+    data = PreparedDataset(dataset_dir)
+    model, meta = inference.load_model(run_dir, device)
+    inference.check_compatible(meta, data)
+    config = meta.get("model_config") or {}
+    try:
+        background = (float(config["mu"]), float(config["sigma"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{run_dir}: model config has no mu/sigma ({exc}); retrain with this seq2exp") from exc
+    settings.check(background)
+    indices = data.indices(split)
+    if len(indices) == 0:
+        raise InputError(f"{dataset_dir}: no genes in split {split!r}; choose another --split")
+    with GeneScoreSpill(paths["narrowPeak"].parent) as spill:
+        masks = inference.extract_masks(model, data, indices, device=device, batch_size=batch_size)
+        track = combine_gene_scores(data.regions, masks, data.chrom_sizes, combine,
+                                    blacklist=data.region_blacklist, spill=spill)
+        return call_and_write(track, paths, settings, background, spill=spill, genes=data.genes)

@@ -1,0 +1,418 @@
+"""Gene masks -> one genome-wide score track, and element -> target-gene links.
+
+Two passes over the genes are needed: the calling threshold (and so the elements) is known only
+once every gene's mask has been combined, but a link asks whether *one gene's own* mask reaches
+that threshold over an element. Rather than run the model twice, :class:`GeneScoreSpill` keeps
+each gene's per-bp scores in a temporary float16 file next to the outputs (about 2 bytes per bp
+per gene: 400 kB for a 200-kb window) and removes it afterwards.
+
+float16 keeps about 3 significant digits. Rounding is monotone, so a gene whose float32 score
+reaches the threshold t somewhere in an element still passes ``float16(score) >= float16(t)``;
+a gene just below t (within half a float16 step) may pass too. Link scores are reported at
+float16 precision.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seq2exp_cli.elements import ScoreTrack
+from seq2exp_cli.errors import InputError
+
+log = logging.getLogger(__name__)
+
+COMBINE_MODES = ("max", "mean")
+
+
+@dataclass(frozen=True)
+class _Spilled:
+    index: int
+    chrom: str
+    start: int
+    end: int
+    offset: int
+
+
+class GeneScoreSpill:
+    """Per-gene scores kept in a temporary float16 file inside ``directory``.
+
+    Use as a context manager: the file is removed on exit. ``add`` appends one gene;
+    ``genes()`` then yields ``(index, chrom, start, end, float16[end - start])`` from a memmap.
+    """
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        directory = Path(directory)
+        self._dir = Path(tempfile.mkdtemp(prefix=".seq2exp_gene_scores.", dir=directory))
+        self._path = self._dir / "scores.f16"
+        self._handle = open(self._path, "wb")
+        self._records: list[_Spilled] = []
+        self._offset = 0
+        self._memmap: np.memmap | None = None
+
+    def add(self, index: int, chrom: str, start: int, scores: np.ndarray) -> None:
+        """Append one gene's per-bp scores float[n] covering ``[start, start + n)``."""
+        data = np.asarray(scores, dtype=np.float16)
+        self._handle.write(data.tobytes())
+        self._records.append(_Spilled(int(index), str(chrom), int(start), int(start) + data.shape[0], self._offset))
+        self._offset += data.shape[0]
+
+    def genes(self) -> Iterable[tuple[int, str, int, int, np.ndarray]]:
+        """Every stored gene, in the order added."""
+        if not self._handle.closed:
+            self._handle.close()
+        if self._offset == 0:
+            return
+        if self._memmap is None:
+            self._memmap = np.memmap(self._path, dtype=np.float16, mode="r", shape=(self._offset,))
+        for rec in self._records:
+            yield rec.index, rec.chrom, rec.start, rec.end, self._memmap[rec.offset : rec.offset + rec.end - rec.start]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def close(self) -> None:
+        """Remove the temporary file."""
+        if not self._handle.closed:
+            self._handle.close()
+        self._memmap = None
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> GeneScoreSpill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def combine_gene_scores(
+    regions: pd.DataFrame,
+    gene_masks: Iterable[Any],
+    chrom_sizes: dict[str, int],
+    combine: str = "max",
+    blacklist: Callable[[int], np.ndarray] | None = None,
+    spill: GeneScoreSpill | None = None,
+) -> ScoreTrack:
+    """Combine per-gene masks over overlapping windows into one score track.
+
+    Args:
+        regions: DataFrame region_id, chrom, start, end (disjoint; every gene window lies inside
+            one region, as ``PreparedDataset.regions`` guarantees).
+        gene_masks: objects with ``index, chrom, start, end, scores`` (float32[end - start],
+            genomic orientation), e.g. ``inference.GeneMask``.
+        chrom_sizes: ``{chrom: length}`` in FASTA order.
+        combine: ``max`` or ``mean`` over the windows covering a base.
+        blacklist: ``region_id -> bool[end - start]``; those bases become unscored (NaN).
+        spill: when given, every gene's scores are also stored there for :func:`link_elements`.
+
+    Returns:
+        A ScoreTrack with one segment per region that any gene covered; bases no window
+        covers are unscored.
+    """
+    if combine not in COMBINE_MODES:
+        raise InputError(f"--combine {combine}: unknown; choose max or mean")
+    by_chrom: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for chrom, group in regions.groupby("chrom", sort=False):
+        group = group.sort_values("start")
+        by_chrom[str(chrom)] = (
+            group["start"].to_numpy(np.int64), group["end"].to_numpy(np.int64), group["region_id"].to_numpy(np.int64)
+        )
+    acc: dict[int, np.ndarray] = {}
+    count: dict[int, np.ndarray] = {}
+    bounds: dict[int, tuple[str, int, int]] = {}
+    n_genes = 0
+    for mask in gene_masks:
+        n_genes += 1
+        scores = np.asarray(mask.scores, dtype=np.float32)
+        if scores.shape[0] != mask.end - mask.start:
+            raise ValueError(f"gene {mask.index}: {scores.shape[0]} scores for {mask.end - mask.start} bp")
+        entry = by_chrom.get(mask.chrom)
+        k = -1 if entry is None else int(np.searchsorted(entry[0], mask.start, side="right")) - 1
+        if k < 0 or mask.end > entry[1][k]:
+            raise InputError(
+                f"gene {mask.index}: window {mask.chrom}:{mask.start}-{mask.end} lies outside the dataset's "
+                "regions; re-run `seq2exp prepare` for this dataset"
+            )
+        rid, r_start = int(entry[2][k]), int(entry[0][k])
+        if rid not in acc:
+            size = int(entry[1][k] - r_start)
+            bounds[rid] = (mask.chrom, r_start, int(entry[1][k]))
+            acc[rid] = np.full(size, np.nan, np.float32) if combine == "max" else np.zeros(size, np.float32)
+            if combine == "mean":
+                count[rid] = np.zeros(size, np.uint32)
+        sl = slice(mask.start - r_start, mask.end - r_start)
+        if combine == "max":
+            np.fmax(acc[rid][sl], scores, out=acc[rid][sl])  # fmax: NaN (not yet covered) loses
+        else:
+            acc[rid][sl] += scores
+            count[rid][sl] += 1
+        if spill is not None:
+            spill.add(mask.index, mask.chrom, mask.start, scores)
+    track = ScoreTrack(chrom_sizes)
+    for rid in sorted(acc, key=lambda r: (list(chrom_sizes).index(bounds[r][0]), bounds[r][1])):
+        values = acc.pop(rid)
+        if combine == "mean":
+            n = count.pop(rid)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values = np.where(n > 0, values / np.maximum(n, 1), np.nan).astype(np.float32)
+        if blacklist is not None:
+            values[np.asarray(blacklist(rid), dtype=bool)] = np.nan
+        chrom, start, _ = bounds[rid]
+        track.add_segment(chrom, start, values)
+    log.info("combined the masks of %d genes over %d regions (%s)", n_genes, len(bounds), combine)
+    return track
+
+
+def link_elements(
+    elements: pd.DataFrame, spill: GeneScoreSpill, genes: pd.DataFrame, threshold: float,
+) -> pd.DataFrame:
+    """One row per (element, gene) where the gene's own scores reach ``threshold`` in the element.
+
+    Args:
+        elements: narrowPeak-like DataFrame with chrom, start, end, name (one row per element;
+            duplicate sub-peak rows are collapsed to the first).
+        spill: the per-gene scores stored while combining.
+        genes: the dataset's gene table (row i = gene index i) with name, gene_id, tss.
+        threshold: the score cutoff used for calling.
+
+    Returns:
+        DataFrame with LINKS_COLUMNS (chr, start, end, name, TargetGene, TargetGeneTSS,
+        distance = |element midpoint - TSS|, score = the gene's max score over the element),
+        ordered as the elements, then by TSS.
+    """
+    columns = ["chr", "start", "end", "name", "TargetGene", "TargetGeneTSS", "distance", "score"]
+    elems = elements.drop_duplicates(subset=["chrom", "start", "end"]).reset_index(drop=True)
+    if elems.empty or len(spill) == 0:
+        return pd.DataFrame({c: [] for c in columns})
+    t16 = np.float16(threshold)
+    per_chrom = {
+        str(c): (g["start"].to_numpy(np.int64), g["end"].to_numpy(np.int64), g.index.to_numpy())
+        for c, g in elems.groupby("chrom", sort=False)
+    }
+    names = genes["name"].astype(str).where(genes["name"].astype(str).str.len() > 0, genes["gene_id"].astype(str))
+    names = names.to_numpy()
+    tss = genes["tss"].to_numpy(np.int64)
+    hits_elem, hits_gene, hits_score = [], [], []
+    for index, chrom, g_start, g_end, scores in spill.genes():
+        entry = per_chrom.get(chrom)
+        if entry is None:
+            continue
+        starts, ends, rows = entry
+        lo = int(np.searchsorted(ends, g_start, side="right"))
+        hi = int(np.searchsorted(starts, g_end, side="left"))
+        if hi <= lo:
+            continue
+        a = np.maximum(starts[lo:hi], g_start) - g_start
+        b = np.minimum(ends[lo:hi], g_end) - g_start
+        data = np.asarray(scores)
+        best = np.array([data[x:y].max() for x, y in zip(a.tolist(), b.tolist())], dtype=np.float16)
+        ok = best >= t16
+        hits_elem.append(rows[lo:hi][ok])
+        hits_gene.append(np.full(int(ok.sum()), index, np.int64))
+        hits_score.append(best[ok].astype(np.float32))
+    if not hits_elem or sum(len(h) for h in hits_elem) == 0:
+        return pd.DataFrame({c: [] for c in columns})
+    e = np.concatenate(hits_elem)
+    g = np.concatenate(hits_gene)
+    out = pd.DataFrame({
+        "chr": elems["chrom"].to_numpy()[e],
+        "start": elems["start"].to_numpy(np.int64)[e],
+        "end": elems["end"].to_numpy(np.int64)[e],
+        "name": elems["name"].to_numpy()[e],
+        "TargetGene": names[g],
+        "TargetGeneTSS": tss[g],
+        "score": np.concatenate(hits_score),
+        "_elem": e,
+    })
+    midpoint = (out["start"] + out["end"]) // 2
+    out["distance"] = (midpoint - out["TargetGeneTSS"]).abs()
+    out = out.sort_values(["_elem", "TargetGeneTSS", "TargetGene"], kind="stable").reset_index(drop=True)
+    return out.loc[:, columns]
+
+
+def links_bedpe(links: pd.DataFrame) -> pd.DataFrame:
+    """BEDPE rows: the element, the 1-bp TSS, name ``ELEMENT|GENE`` and the link score."""
+    return pd.DataFrame({
+        "chrom1": links["chr"], "start1": links["start"], "end1": links["end"],
+        "chrom2": links["chr"], "start2": links["TargetGeneTSS"], "end2": links["TargetGeneTSS"] + 1,
+        "name": links["name"].astype(str) + "|" + links["TargetGene"].astype(str),
+        "score": links["score"],
+    })
+
+
+# ---------------------------------------------------------------------------------------------
+# the call-elements pipeline after the score track exists
+
+
+@dataclass
+class CallSettings:
+    """How to call and what to write. Exactly one of cutoff / pvalue / qvalue / top_fraction."""
+
+    cutoff: float | None = None
+    pvalue: float | None = None
+    qvalue: float | None = None
+    top_fraction: float | None = None
+    min_length: int = 200
+    max_gap: int = 30
+    call_summits: bool = False
+    cutoff_analysis: bool = False
+    cutoff_steps: int = 100
+    bigwig: Path | None = None
+    bedgraph: Path | None = None
+    score_range: tuple[float, float] | None = (0.0, 1.0)
+
+    def check(self, background: tuple[float, float] | None) -> None:
+        """Raise InputError for an impossible combination or an out-of-range threshold."""
+        chosen = [n for n, v in (("--cutoff", self.cutoff), ("-p", self.pvalue), ("-q", self.qvalue),
+                                 ("--top-fraction", self.top_fraction)) if v is not None]
+        if len(chosen) != 1:
+            raise InputError(f"{' and '.join(chosen) or 'no threshold'}: give exactly one of --cutoff, -p, -q, "
+                             "--top-fraction")
+        if self.cutoff is not None:
+            if not np.isfinite(self.cutoff):
+                raise InputError(f"--cutoff {self.cutoff}: not a number; give a finite score")
+            if self.score_range is not None and not self.score_range[0] <= self.cutoff <= self.score_range[1]:
+                raise InputError(f"--cutoff {self.cutoff}: mask scores lie in [0, 1]; give a cutoff in [0, 1]")
+        for flag, value in (("-p", self.pvalue), ("-q", self.qvalue)):
+            if value is None:
+                continue
+            if not 0.0 < value <= 1.0:
+                raise InputError(f"{flag} {value}: a p/q-value threshold must be in (0, 1]; e.g. {flag} 0.01")
+            if background is None:
+                raise InputError(f"{flag} {value}: p/q need the background Beta; give --prior-mu and --prior-sigma "
+                                 "(model mode reads them from the model)")
+        if self.top_fraction is not None and not 0.0 < self.top_fraction <= 1.0:
+            raise InputError(f"--top-fraction {self.top_fraction}: out of range; give a fraction in (0, 1]")
+        if self.min_length < 1 or self.max_gap < 0:
+            raise InputError(f"--min-length {self.min_length} / --max-gap {self.max_gap}: need >= 1 and >= 0")
+
+
+def output_paths(out: str | os.PathLike, settings: CallSettings, links: bool) -> dict[str, Path]:
+    """Every file the command will write for ``-o out`` (stem = basename without .bed/.narrowPeak)."""
+    out = Path(out)
+    name = out.name
+    for suffix in (".bed", ".narrowPeak"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    base = out.parent
+    paths = {"narrowPeak": out, "summits": base / f"{name}.summits.bed"}
+    if links:
+        paths["links"] = base / f"{name}.links.tsv"
+        paths["bedpe"] = base / f"{name}.links.bedpe"
+    if settings.cutoff_analysis:
+        paths["cutoff_analysis"] = base / f"{name}.cutoff_analysis.tsv"
+    if settings.bigwig is not None:
+        paths["bigwig"] = Path(settings.bigwig)
+    if settings.bedgraph is not None:
+        paths["bedgraph"] = Path(settings.bedgraph)
+    return paths
+
+
+def check_outputs(paths: dict[str, Path], force: bool) -> None:
+    """Fail before any work when an output exists (without ``force``) or cannot be written."""
+    from seq2exp_cli.io.atomic import check_output_free
+
+    seen: dict[Path, str] = {}
+    for kind, path in paths.items():
+        resolved = path.resolve()
+        if resolved in seen:
+            raise InputError(f"{path}: used for both the {seen[resolved]} and the {kind} output; choose another path")
+        seen[resolved] = kind
+        check_output_free(path, force)
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise InputError(f"{path}: output directory {parent} does not exist; create it first")
+        if not os.access(parent, os.W_OK):
+            raise InputError(f"{path}: output directory {parent} is not writable; choose another output path")
+
+
+def stem_of(paths: dict[str, Path]) -> str:
+    """The element-name prefix: the summits file's basename without ``.summits.bed``."""
+    return paths["summits"].name[: -len(".summits.bed")]
+
+
+def call_and_write(
+    track: ScoreTrack,
+    paths: dict[str, Path],
+    settings: CallSettings,
+    background: tuple[float, float] | None = None,
+    spill: GeneScoreSpill | None = None,
+    genes: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Resolve the threshold, call elements, and write every requested output atomically.
+
+    Args:
+        track: the combined score track.
+        paths: from :func:`output_paths`.
+        settings: thresholds and options (checked here).
+        background: (mu, sigma) of the bottleneck's marginal Beta; without it p/q are -1.
+        spill, genes: per-gene scores and the gene table, for the links files.
+
+    Returns:
+        A summary dict: score cutoff, element count, total bp, scored bp, files written.
+    """
+    from seq2exp_cli import elements as el
+    from seq2exp_cli.io import bed
+
+    settings.check(background)
+    hist = None
+    pq = None
+    if background is not None or settings.top_fraction is not None:
+        hist = el.score_histogram(track)
+    if background is not None:
+        pq = el.pq_table(hist, *background)
+    if settings.cutoff is not None:
+        cutoff = float(settings.cutoff)
+    elif settings.pvalue is not None:
+        cutoff = el.cutoff_from_scores(pq.values, pq.pscore, -np.log10(settings.pvalue))
+    elif settings.qvalue is not None:
+        cutoff = el.cutoff_from_scores(pq.values, pq.qscore, -np.log10(settings.qvalue))
+    else:
+        cutoff = el.cutoff_for_fraction(hist, settings.top_fraction)
+    log.info("score cutoff %s", "none reached (no base passes)" if not np.isfinite(cutoff) else f"{cutoff:.6g}")
+    if np.isfinite(cutoff):
+        regions = el.call_regions(track, cutoff, settings.min_length, settings.max_gap, settings.call_summits)
+    else:
+        regions = pd.DataFrame({c: [] for c in el.REGION_COLUMNS + ["subpeak"]})
+    stem = stem_of(paths)
+    peaks = el.narrowpeak_table(regions, stem, pq)
+    bed.write_table(paths["narrowPeak"], peaks, "narrowPeak")
+    bed.write_table(paths["summits"], el.summits_table(peaks), "summits")
+    n_links = 0
+    if "links" in paths:
+        if spill is None or genes is None:
+            raise ValueError("call_and_write: links requested without per-gene scores")
+        links = link_elements(peaks, spill, genes, cutoff) if np.isfinite(cutoff) else link_elements(
+            peaks.iloc[:0], spill, genes, 0.0)
+        n_links = len(links)
+        bed.write_table(paths["links"], links, "links")
+        bed.write_table(paths["bedpe"], links_bedpe(links), "bedpe")
+    if "cutoff_analysis" in paths:
+        table = el.cutoff_analysis(track, settings.min_length, settings.max_gap, settings.cutoff_steps)
+        bed.write_table(paths["cutoff_analysis"], table, "cutoff_analysis")
+    if "bedgraph" in paths:
+        bed.write_bedgraph(paths["bedgraph"], (
+            (c, bed.fill_gaps(track.runs(c), track.chrom_sizes[c])) for c in track.chroms))
+    if "bigwig" in paths:
+        bed.write_bigwig_runs(paths["bigwig"], track.chrom_sizes, track.runs_mapping())
+    n_elements = int(peaks.drop_duplicates(subset=["chrom", "start", "end"]).shape[0])
+    total_bp = int((peaks.drop_duplicates(subset=["chrom", "start", "end"]).eval("end - start")).sum()) \
+        if n_elements else 0
+    if n_elements == 0:
+        log.warning("no elements pass the threshold (score cutoff %s); wrote empty files", f"{cutoff:.6g}")
+    else:
+        log.info("%d elements (%d bp), %d summits, %d element-gene links", n_elements, total_bp, len(peaks), n_links)
+    return {
+        "score_cutoff": cutoff if np.isfinite(cutoff) else None, "n_elements": n_elements, "n_summits": len(peaks),
+        "total_bp": total_bp, "n_links": n_links, "outputs": {k: str(v) for k, v in paths.items()},
+    }

@@ -1,0 +1,279 @@
+"""Interval formats written by call-elements: schemas as data, atomic writers, bedGraph I/O.
+
+Each format's column names live in one tuple below, so writers, readers and tests share one
+definition (as bioframe's ``io/schemas.py`` does). Coordinates are 0-based half-open.
+
+Files without a header (BED, narrowPeak, summits, bedpe, bedGraph) are what genome browsers
+and MACS3 users expect; the links TSV (ABC-style) and the cutoff analysis carry a header.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seq2exp_cli.errors import InputError
+from seq2exp_cli.io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+BED3_COLUMNS: tuple[str, ...] = ("chrom", "start", "end")
+NARROWPEAK_COLUMNS: tuple[str, ...] = (
+    "chrom", "start", "end", "name", "score", "strand", "signalValue", "pValue", "qValue", "peak",
+)
+SUMMITS_COLUMNS: tuple[str, ...] = ("chrom", "start", "end", "name", "score")
+BEDPE_COLUMNS: tuple[str, ...] = ("chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score")
+BEDGRAPH_COLUMNS: tuple[str, ...] = ("chrom", "start", "end", "value")
+# ABC-compatible element-gene links (CRISPRi benchmarking tools read these names)
+LINKS_COLUMNS: tuple[str, ...] = ("chr", "start", "end", "name", "TargetGene", "TargetGeneTSS", "distance", "score")
+CUTOFF_ANALYSIS_COLUMNS: tuple[str, ...] = ("cutoff", "n_elements", "total_bp", "mean_length")
+
+# name -> (columns, header written?)
+SCHEMAS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "bed3": (BED3_COLUMNS, False),
+    "narrowPeak": (NARROWPEAK_COLUMNS, False),
+    "summits": (SUMMITS_COLUMNS, False),
+    "bedpe": (BEDPE_COLUMNS, False),
+    "bedGraph": (BEDGRAPH_COLUMNS, False),
+    "links": (LINKS_COLUMNS, True),
+    "cutoff_analysis": (CUTOFF_ANALYSIS_COLUMNS, True),
+}
+
+# float32 survives a text round trip with 9 significant digits; MACS3 reads values as float32,
+# so a bedGraph written this way gives MACS3 exactly the values our caller sees.
+BEDGRAPH_FLOAT_FORMAT = "%.9g"
+
+
+def write_table(path: str | os.PathLike, table: pd.DataFrame, schema: str, float_format: str = "%.6g") -> None:
+    """Write ``table`` in the named format, atomically.
+
+    Args:
+        path: output file.
+        table: a DataFrame holding (at least) the schema's columns; extra columns are ignored.
+        schema: a key of ``SCHEMAS``.
+        float_format: printf format for float columns.
+
+    Raises:
+        ValueError: the table lacks a column of the schema (a programming error).
+    """
+    columns, header = SCHEMAS[schema]
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"write_table({schema}): missing columns {missing}")
+    with atomic_path(path) as tmp:
+        table.loc[:, list(columns)].to_csv(
+            tmp, sep="\t", header=header, index=False, float_format=float_format, lineterminator="\n"
+        )
+
+
+def read_table(path: str | os.PathLike, schema: str) -> pd.DataFrame:
+    """Read a file written by :func:`write_table` back with the schema's column names."""
+    columns, header = SCHEMAS[schema]
+    if Path(path).stat().st_size == 0:
+        return pd.DataFrame({c: [] for c in columns})
+    return pd.read_csv(
+        path, sep="\t", header=0 if header else None, names=None if header else list(columns),
+        dtype={columns[0]: str},
+    )
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Runs of constant score on one chromosome.
+
+    Attributes:
+        starts, ends: int64[n], sorted and disjoint (``ends[i] <= starts[i + 1]``); bases in no
+            run are unscored.
+        values: float32[n].
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.starts.shape[0])
+
+
+def merge_equal_runs(runs: Runs) -> Runs:
+    """Join abutting runs of equal value (what MACS3's bedGraph reader does on input)."""
+    if len(runs) < 2:
+        return runs
+    same = (runs.starts[1:] == runs.ends[:-1]) & (runs.values[1:] == runs.values[:-1])
+    if not same.any():
+        return runs
+    keep_start = np.concatenate(([True], ~same))
+    keep_end = np.concatenate((~same, [True]))
+    return Runs(runs.starts[keep_start], runs.ends[keep_end], runs.values[keep_start])
+
+
+def fill_gaps(runs: Runs, size: int, fill: float = 0.0) -> Runs:
+    """Cover ``[0, size)`` completely: gaps between runs become runs of ``fill``.
+
+    Used before writing a bedGraph, because MACS3's reader ignores interval starts and would
+    give a gap the value of the interval after it.
+    """
+    if len(runs) == 0:
+        if size <= 0:
+            return runs
+        return Runs(np.array([0], np.int64), np.array([size], np.int64), np.array([fill], np.float32))
+    prev_end = np.concatenate(([0], runs.ends))
+    next_start = np.concatenate((runs.starts, [size]))
+    gap = next_start > prev_end
+    gs, ge = prev_end[gap], next_start[gap]
+    starts = np.concatenate((runs.starts, gs))
+    ends = np.concatenate((runs.ends, ge))
+    values = np.concatenate((runs.values.astype(np.float32), np.full(gs.shape[0], fill, np.float32)))
+    order = np.argsort(starts, kind="stable")
+    return merge_equal_runs(Runs(starts[order], ends[order], values[order]))
+
+
+def write_bedgraph(path: str | os.PathLike, chrom_runs: Iterator[tuple[str, Runs]]) -> int:
+    """Write runs as a bedGraph (no header), chromosome by chromosome, atomically.
+
+    Args:
+        path: output file.
+        chrom_runs: ``(chrom, Runs)`` pairs in output order.
+
+    Returns:
+        the number of lines written.
+    """
+    n_lines = 0
+    with atomic_path(path) as tmp, open(tmp, "w") as handle:
+        for chrom, runs in chrom_runs:
+            if len(runs) == 0:
+                continue
+            frame = pd.DataFrame(
+                {"chrom": chrom, "start": runs.starts, "end": runs.ends, "value": runs.values.astype(np.float32)}
+            )
+            frame.to_csv(handle, sep="\t", header=False, index=False, float_format=BEDGRAPH_FLOAT_FORMAT,
+                         lineterminator="\n")
+            n_lines += len(frame)
+    return n_lines
+
+
+def _skip_header_lines(path: Path) -> int:
+    """Count leading ``track``/``browser``/``#`` lines (bedGraph headers)."""
+    n = 0
+    with open(path) as handle:
+        for line in handle:
+            if line.startswith(("track", "browser", "#")) or not line.strip():
+                n += 1
+            else:
+                break
+    return n
+
+
+def read_bedgraph(path: str | os.PathLike) -> dict[str, Runs]:
+    """Read a bedGraph into runs per chromosome (file order of chromosomes kept).
+
+    Bases the file does not cover are unscored. Abutting lines of equal value are joined.
+
+    Raises:
+        InputError: missing file, malformed lines, or intervals not sorted / overlapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: bedGraph not found; check the --from-bedgraph path")
+    try:
+        table = pd.read_csv(
+            path, sep=r"\s+", header=None, usecols=[0, 1, 2, 3], names=list(BEDGRAPH_COLUMNS),
+            skiprows=_skip_header_lines(path), dtype={"chrom": str, "start": np.int64, "end": np.int64,
+                                                      "value": np.float64},
+            engine="c",
+        )
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: not a bedGraph (chrom start end value) ({str(exc).splitlines()[0]}); "
+                         "fix the file or convert it with bigWigToBedGraph") from exc
+    except pd.errors.EmptyDataError:
+        return {}
+    out: dict[str, Runs] = {}
+    for chrom, group in table.groupby("chrom", sort=False):
+        starts = group["start"].to_numpy(np.int64)
+        ends = group["end"].to_numpy(np.int64)
+        values = group["value"].to_numpy(np.float64).astype(np.float32)
+        bad = np.flatnonzero(ends <= starts)
+        if bad.size:
+            i = bad[0]
+            raise InputError(f"{path}: {chrom}:{starts[i]}-{ends[i]} has end <= start; fix that line")
+        if starts.size > 1:
+            overlap = np.flatnonzero(starts[1:] < ends[:-1])
+            if overlap.size:
+                i = overlap[0] + 1
+                raise InputError(
+                    f"{path}: {chrom}:{starts[i]}-{ends[i]} overlaps or precedes the line before it; "
+                    "sort the file (sort -k1,1 -k2,2n) and remove overlaps"
+                )
+        if str(chrom) in out:
+            raise InputError(f"{path}: lines of {chrom} are not contiguous; sort the file (sort -k1,1 -k2,2n)")
+        finite = np.isfinite(values)
+        out[str(chrom)] = merge_equal_runs(Runs(starts[finite], ends[finite], values[finite]))
+    return out
+
+
+def read_chrom_sizes(path: str | os.PathLike) -> dict[str, int]:
+    """Read a two-column ``chrom<TAB>size`` file (UCSC chrom.sizes or a .fai), file order kept."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: chromosome sizes file not found; give a chrom.sizes or .fai file")
+    try:
+        table = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1], comment="#", dtype={0: str})
+        sizes = {str(c): int(s) for c, s in zip(table[0], table[1])}
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{path}: not a chrom.sizes file (chrom<TAB>size per line); fix it") from exc
+    if not sizes or min(sizes.values()) <= 0:
+        raise InputError(f"{path}: no chromosomes or a non-positive size; fix the chrom.sizes file")
+    return sizes
+
+
+class LazyChromArrays(Mapping):
+    """A read-only ``{chrom: float32[size]}`` mapping that builds each array only when asked.
+
+    Lets :func:`seq2exp_cli.io.bigwig.write_bigwig` write a genome-wide track while only one
+    chromosome's per-bp array is in memory at a time.
+    """
+
+    def __init__(self, chroms: list[str], build) -> None:
+        self._chroms = list(chroms)
+        self._build = build
+
+    def __getitem__(self, chrom: str) -> np.ndarray:
+        if chrom not in self._chroms:
+            raise KeyError(chrom)
+        return self._build(chrom)
+
+    def __iter__(self):
+        return iter(self._chroms)
+
+    def __len__(self) -> int:
+        return len(self._chroms)
+
+
+def runs_to_array(runs: Runs, size: int, fill: float = 0.0) -> np.ndarray:
+    """Expand runs to a per-bp float32[size] array (``fill`` where unscored)."""
+    out = np.full(size, fill, dtype=np.float32)
+    if len(runs) == 0:
+        return out
+    # contiguous blocks of runs are filled with one np.repeat each
+    breaks = np.flatnonzero(runs.starts[1:] != runs.ends[:-1]) + 1
+    first = np.concatenate(([0], breaks))
+    last = np.concatenate((breaks, [len(runs)]))
+    lengths = runs.ends - runs.starts
+    for a, b in zip(first.tolist(), last.tolist()):
+        out[runs.starts[a] : runs.ends[b - 1]] = np.repeat(runs.values[a:b], lengths[a:b])
+    return out
+
+
+def write_bigwig_runs(path: str | os.PathLike, chrom_sizes: Mapping[str, int], chrom_runs: Mapping[str, Runs]) -> None:
+    """Write per-chromosome runs as a bigWig (unscored bases and zeros carry no entry)."""
+    from seq2exp_cli.io.bigwig import write_bigwig
+
+    chroms = [c for c in chrom_sizes if c in chrom_runs]
+    lazy = LazyChromArrays(chroms, lambda c: runs_to_array(chrom_runs[c], int(chrom_sizes[c])))
+    write_bigwig(path, dict(chrom_sizes), lazy)

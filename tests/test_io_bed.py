@@ -1,0 +1,97 @@
+"""io/bed.py: schemas, atomic writers, bedGraph round trip, runs helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seq2exp_cli.errors import InputError
+from seq2exp_cli.io import bed
+
+
+def test_schemas_have_the_documented_columns() -> None:
+    assert bed.NARROWPEAK_COLUMNS == (
+        "chrom", "start", "end", "name", "score", "strand", "signalValue", "pValue", "qValue", "peak")
+    assert bed.LINKS_COLUMNS == ("chr", "start", "end", "name", "TargetGene", "TargetGeneTSS", "distance", "score")
+    assert bed.CUTOFF_ANALYSIS_COLUMNS == ("cutoff", "n_elements", "total_bp", "mean_length")
+    assert len(bed.SUMMITS_COLUMNS) == 5 and len(bed.BEDPE_COLUMNS) == 8
+
+
+def test_write_table_round_trip_and_header_rules(tmp_path) -> None:
+    links = pd.DataFrame({"chr": ["chr1"], "start": [10], "end": [20], "name": ["x_element_1"],
+                          "TargetGene": ["G"], "TargetGeneTSS": [100], "distance": [85], "score": [0.5],
+                          "extra": [1]})
+    bed.write_table(tmp_path / "l.tsv", links, "links")
+    text = (tmp_path / "l.tsv").read_text().splitlines()
+    assert text[0] == "\t".join(bed.LINKS_COLUMNS)
+    assert text[1] == "chr1\t10\t20\tx_element_1\tG\t100\t85\t0.5"
+    back = bed.read_table(tmp_path / "l.tsv", "links")
+    assert list(back.columns) == list(bed.LINKS_COLUMNS)
+    bed.write_table(tmp_path / "s.bed", pd.DataFrame({"chrom": ["c"], "start": [1], "end": [2], "name": ["n"],
+                                                       "score": [0.25]}), "summits")
+    assert (tmp_path / "s.bed").read_text() == "c\t1\t2\tn\t0.25\n"
+    with pytest.raises(ValueError):
+        bed.write_table(tmp_path / "bad.bed", pd.DataFrame({"chrom": ["c"]}), "summits")
+    assert not (tmp_path / "bad.bed").exists()
+
+
+def test_empty_table_is_an_empty_file(tmp_path) -> None:
+    empty = pd.DataFrame({c: [] for c in bed.NARROWPEAK_COLUMNS})
+    bed.write_table(tmp_path / "e.bed", empty, "narrowPeak")
+    assert (tmp_path / "e.bed").read_text() == ""
+    assert bed.read_table(tmp_path / "e.bed", "narrowPeak").empty
+
+
+def test_bedgraph_round_trip_keeps_float32_exactly(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    values = rng.random(50).astype(np.float32)
+    starts = np.arange(0, 500, 10, dtype=np.int64)
+    runs = bed.Runs(starts, starts + 10, values)
+    assert bed.write_bedgraph(tmp_path / "x.bdg", iter([("chr2", runs)])) == 50
+    back = bed.read_bedgraph(tmp_path / "x.bdg")
+    assert list(back) == ["chr2"]
+    np.testing.assert_array_equal(back["chr2"].values, values)
+    np.testing.assert_array_equal(back["chr2"].starts, starts)
+
+
+def test_read_bedgraph_skips_track_lines_merges_equal_and_rejects_overlap(tmp_path) -> None:
+    path = tmp_path / "a.bdg"
+    path.write_text("track type=bedGraph\nc1\t0\t5\t1\nc1\t5\t9\t1\nc1\t12\t20\t2\n")
+    runs = bed.read_bedgraph(path)["c1"]
+    assert runs.starts.tolist() == [0, 12] and runs.ends.tolist() == [9, 20]
+    path.write_text("c1\t0\t10\t1\nc1\t5\t20\t2\n")
+    with pytest.raises(InputError, match="overlaps"):
+        bed.read_bedgraph(path)
+    path.write_text("c1\tzero\t10\t1\n")
+    with pytest.raises(InputError):
+        bed.read_bedgraph(path)
+    with pytest.raises(InputError, match="not found"):
+        bed.read_bedgraph(tmp_path / "missing.bdg")
+
+
+def test_fill_gaps_and_runs_to_array() -> None:
+    runs = bed.Runs(np.array([2, 5]), np.array([4, 7]), np.array([1.0, 0.0], np.float32))
+    full = bed.fill_gaps(runs, 10)
+    assert full.starts.tolist() == [0, 2, 4] and full.ends.tolist() == [2, 4, 10]
+    assert full.values.tolist() == [0.0, 1.0, 0.0]
+    arr = bed.runs_to_array(runs, 8, fill=-1.0)
+    assert arr.tolist() == [-1, -1, 1, 1, -1, 0, 0, -1]
+
+
+def test_read_chrom_sizes(tmp_path) -> None:
+    (tmp_path / "g.sizes").write_text("chrB\t100\nchrA\t50\n")
+    assert list(bed.read_chrom_sizes(tmp_path / "g.sizes").items()) == [("chrB", 100), ("chrA", 50)]
+    (tmp_path / "bad.sizes").write_text("chrB\tx\n")
+    with pytest.raises(InputError):
+        bed.read_chrom_sizes(tmp_path / "bad.sizes")
+
+
+def test_bigwig_writer_round_trip(tmp_path) -> None:
+    from seq2exp_cli.io.bigwig import BigWigTrack
+
+    runs = {"c1": bed.Runs(np.array([10]), np.array([20]), np.array([0.5], np.float32))}
+    bed.write_bigwig_runs(tmp_path / "x.bw", {"c1": 100, "c2": 50}, runs)
+    with BigWigTrack(tmp_path / "x.bw") as track:
+        values = track.read("c1", 0, 100)
+    assert values[10:20].tolist() == [0.5] * 10 and values[:10].sum() == 0 and values[20:].sum() == 0
