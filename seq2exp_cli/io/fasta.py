@@ -67,7 +67,9 @@ def write_fasta(path: str | os.PathLike, records: Mapping[str, str], line_width:
             header = f">{name}\n"
             out.write(header)
             offset += len(header)
-            fai_lines.append(f"{name}\t{len(seq)}\t{offset}\t{line_width}\t{line_width + 1}\n")
+            # samtools records a one-line sequence's own length as its line width
+            width = min(line_width, len(seq))
+            fai_lines.append(f"{name}\t{len(seq)}\t{offset}\t{width}\t{width + 1}\n")
             for i in range(0, len(seq), line_width):
                 line = seq[i : i + line_width] + "\n"
                 out.write(line)
