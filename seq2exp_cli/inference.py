@@ -54,8 +54,13 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     if text == "cuda" or text.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise InputError(f"--device {spec}: no CUDA GPU is visible to torch; use --device cpu or auto")
-        if text == "cuda":
-            index = local_rank if world_size() > 1 else torch.cuda.current_device()
+        if world_size() > 1:
+            # under torchrun each process owns the GPU of its local rank
+            if text != "cuda" and text != f"cuda:{local_rank}":
+                log.warning("--device %s ignored under torchrun: process %d uses cuda:%d", spec, rank(), local_rank)
+            index = local_rank
+        elif text == "cuda":
+            index = torch.cuda.current_device()
         else:
             try:
                 index = int(text.split(":", 1)[1])
