@@ -1,0 +1,171 @@
+"""Output files of ``seq2exp simulate``: names, truth-table columns and the text writers.
+
+The binary formats (FASTA, bigWig, .cool, Juicer dumps) go through ``seq2exp_cli.io``; this
+module writes the annotation, expression, reads, truth tables and ``simulation.json`` content.
+Floats are written with a fixed format so the same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from seq2exp_cli import __version__
+from seq2exp_cli import simulate_genome as sg
+
+if TYPE_CHECKING:
+    from seq2exp_cli.simulate import ChromSim, SimParams
+
+FILES = {
+    "fasta": "genome.fa",
+    "chrom_sizes": "chrom.sizes",
+    "genes_gtf": "genes.gtf",
+    "genes_tsv": "genes.tsv",
+    "expression": "expression.tsv",
+    "dnase": "dnase.bw",
+    "h3k27ac": "h3k27ac.bw",
+    "hic_cool": "hic.cool",
+    "hic_juicer": "hic.{chrom}.RAWobserved.gz",
+    "blacklist": "blacklist.bed",
+    "dnase_reads": "dnase_reads.bed",
+    "truth_elements": "truth_elements.bed",
+    "truth_links": "truth_links.tsv",
+    "truth_genes": "truth_genes.tsv",
+    "truth_promoters": "truth_promoters.bed",
+    "truth_motifs": "truth_motifs.bed",
+    "manifest": "simulation.json",
+}
+TRUTH_ELEMENT_COLUMNS = [
+    "chrom", "start", "end", "name", "score", "strand", "class", "activity",
+    "motif_content", "n_activators", "n_repressors",
+]
+TRUTH_PROMOTER_COLUMNS = ["chrom", "start", "end", "name", "score", "strand", "activity", "motif_content", "cpg_island"]
+TRUTH_MOTIF_COLUMNS = ["chrom", "start", "end", "name", "score", "strand", "region", "kind", "mismatches"]
+def _tsv(df: pd.DataFrame, path: Path, header: bool = True) -> None:
+    # fixed float format: identical bytes across runs and platforms
+    df.to_csv(path, sep="\t", index=False, header=header, float_format="%.6g", lineterminator="\n")
+
+
+def _gtf(genes: pd.DataFrame, sizes: dict[str, int]) -> str:
+    """Gene, transcript and exon records (1-based inclusive) for every gene."""
+    lines = []
+    for g in genes.itertuples(index=False):
+        size = sizes[g.chrom]
+        if g.strand > 0:
+            s0, e0 = g.tss, min(size, g.tss + g.body)
+        else:
+            s0, e0 = max(0, g.tss + 1 - g.body), g.tss + 1
+        st_char = "+" if g.strand > 0 else "-"
+        attrs = f'gene_id "{g.gene_id}"; gene_name "{g.name}"; gene_type "protein_coding";'
+        tattrs = attrs + f' transcript_id "{g.gene_id}.1";'
+        lines.append(f"{g.chrom}\tseq2exp_sim\tgene\t{s0 + 1}\t{e0}\t.\t{st_char}\t.\t{attrs}")
+        lines.append(f"{g.chrom}\tseq2exp_sim\ttranscript\t{s0 + 1}\t{e0}\t.\t{st_char}\t.\t{tattrs}")
+        # first and last exon at the transcript ends, one in the middle: enough for readers
+        length = e0 - s0
+        ex = [(s0, s0 + min(200, length))]
+        if length > 1000:
+            mid = s0 + length // 2
+            ex.append((mid, mid + 150))
+            ex.append((e0 - 300, e0))
+        for k, (a, b) in enumerate(ex if st_char == "+" else ex[::-1], start=1):
+            lines.append(f"{g.chrom}\tseq2exp_sim\texon\t{a + 1}\t{b}\t.\t{st_char}\t.\t{tattrs} exon_number {k};")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(tmp: Path, chroms: list[ChromSim], genes: pd.DataFrame, sizes: dict[str, int]) -> None:
+    """The text outputs: annotation, expression, blacklist, reads and truth files."""
+    (tmp / FILES["genes_gtf"]).write_text(_gtf(genes, sizes))
+    tsv = genes[["gene_id", "name", "chrom", "tss"]].assign(strand=np.where(genes["strand"] > 0, "+", "-"))
+    _tsv(tsv, tmp / FILES["genes_tsv"])
+    _tsv(genes[["gene_id", "value"]], tmp / FILES["expression"])
+    truth_genes = genes[[
+        "gene_id", "chrom", "tss", "promoter_activity", "promoter_motif_content", "cpg_island",
+        "promoter_effect", "distal_effect", "drive", "tpm_noise_free", "noise_z", "value",
+    ]].assign(strand=tsv["strand"], cpg_island=genes["cpg_island"].astype(np.int64),
+              log10p1=np.log10(1.0 + genes["value"]))
+    _tsv(truth_genes, tmp / FILES["truth_genes"])
+    blk = pd.DataFrame([(c.name, s, e) for c in chroms for s, e in c.blacklist], columns=["chrom", "start", "end"])
+    _tsv(blk, tmp / FILES["blacklist"], header=False)
+    _tsv(pd.concat([c.elements[TRUTH_ELEMENT_COLUMNS] for c in chroms]), tmp / FILES["truth_elements"], header=False)
+    _tsv(pd.concat([c.promoters[TRUTH_PROMOTER_COLUMNS] for c in chroms]), tmp / FILES["truth_promoters"],
+         header=False)
+    _tsv(pd.concat([c.motifs for c in chroms]), tmp / FILES["truth_motifs"], header=False)
+    _tsv(pd.concat([c.links for c in chroms]), tmp / FILES["truth_links"])
+    reads = pd.concat([
+        pd.DataFrame({"chrom": c.name, "start": c.reads["start"], "end": c.reads["end"], "name": ".",
+                      "score": 0, "strand": np.where(c.reads["strand"] > 0, "+", "-")})
+        for c in chroms
+    ])
+    _tsv(reads, tmp / FILES["dnase_reads"], header=False)
+
+
+def write_manifest_dict(
+    seed: int, p: SimParams, sizes: dict[str, int], split: dict, chroms: list[ChromSim], genes: pd.DataFrame,
+    seconds: float, seconds_generate: float,
+) -> dict:
+    """The simulation.json content: parameters, split, files, formula, counts, prepare command."""
+    elements = pd.concat([c.elements for c in chroms])
+    links = pd.concat([c.links for c in chroms])
+    comp = {k: float(np.average([c.composition[k] for c in chroms], weights=list(sizes.values())))
+            for k in chroms[0].composition}
+    files = {k: v for k, v in FILES.items() if k != "hic_juicer"}
+    files["hic_juicer"] = {c.name: FILES["hic_juicer"].format(chrom=c.name) for c in chroms}
+    prepare = (
+        f"seq2exp prepare --fasta {FILES['fasta']} --genes {FILES['genes_gtf']} "
+        f"--expression {FILES['expression']} --track dnase={FILES['dnase']} "
+        f"--track h3k27ac={FILES['h3k27ac']} --hic {FILES['hic_cool']} --hic-resolution {p.hic_resolution} "
+        f"--blacklist {FILES['blacklist']} --window {p.window} "
+        f"--valid-chroms {','.join(split['valid'])} --test-chroms {','.join(split['test'])} -o data/"
+    )
+    return {
+        "format": "seq2exp-simulation",
+        "format_version": 1,
+        "seq2exp_version": __version__,
+        "seed": seed,
+        "scale": p.scale,
+        "window": p.window,
+        "hic_resolution": p.hic_resolution,
+        "split": split,
+        "chrom_sizes": sizes,
+        "files": files,
+        "columns": {
+            "truth_elements": TRUTH_ELEMENT_COLUMNS,
+            "truth_promoters": TRUTH_PROMOTER_COLUMNS,
+            "truth_motifs": TRUTH_MOTIF_COLUMNS,
+            "dnase_reads": ["chrom", "start", "end", "name", "score", "strand"],
+        },
+        "expression": {
+            "units": "TPM-like; model target is log10(1 + value) (prepare --target-transform log10p1)",
+            "formula": "value = tpm_scale * (basal + promoter_weight * a_g * M_g + sum effect) "
+            "* 10 ** (noise_sd_log10 * z); effect = activity * contact * motif_content",
+            "contact": "(1 + |distance| / contact_d0) ** -contact_gamma * insulation ** tad_boundaries_crossed",
+            "reach": "start >= tss - window // 2 + 1 and end <= tss + window // 2",
+        },
+        "motifs": [asdict(m) for m in sg.MOTIFS],
+        "params": _jsonable(asdict(p)),
+        "counts": {
+            "chromosomes": len(sizes),
+            "genes": len(genes),
+            "elements": len(elements),
+            "functional": int((elements["class"] == "functional").sum()),
+            "decoy": int((elements["class"] == "decoy").sum()),
+            "links": len(links),
+            "dnase_reads": int(sum(len(c.reads) for c in chroms)),
+            "hic_pixels": int(sum(len(c.pixels) for c in chroms)),
+        },
+        "composition": comp,
+        "prepare_command": prepare,
+        "seconds": {"generate": round(seconds_generate, 2), "total": round(seconds, 2)},
+    }
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
