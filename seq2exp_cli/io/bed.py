@@ -181,23 +181,34 @@ def read_bedgraph(path: str | os.PathLike) -> dict[str, Runs]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: bedGraph not found; check the --from-bedgraph path")
-    try:
-        table = pd.read_csv(
-            path, sep=r"\s+", header=None, usecols=[0, 1, 2, 3], names=list(BEDGRAPH_COLUMNS),
-            skiprows=_skip_header_lines(path), dtype={"chrom": str, "start": np.int64, "end": np.int64,
-                                                      "value": np.float64},
-            engine="c",
-        )
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"{path}: not a bedGraph (chrom start end value) ({str(exc).splitlines()[0]}); "
-                         "fix the file or convert it with bigWigToBedGraph") from exc
-    except pd.errors.EmptyDataError:
-        return {}
+    skip = _skip_header_lines(path)
+    dtypes = {"chrom": "category", "start": np.int64, "end": np.int64, "value": np.float64}
+    table = None
+    # tab-separated is the format (and the C parser's fast path); other whitespace is a fallback
+    for sep in ("\t", r"\s+"):
+        try:
+            table = pd.read_csv(path, sep=sep, header=None, usecols=[0, 1, 2, 3], names=list(BEDGRAPH_COLUMNS),
+                                skiprows=skip, dtype=dtypes, engine="c")
+            break
+        except pd.errors.EmptyDataError:
+            return {}
+        except (ValueError, pd.errors.ParserError) as exc:
+            error = exc
+    if table is None:
+        raise InputError(f"{path}: not a bedGraph (chrom start end value) ({str(error).splitlines()[0]}); "
+                         "fix the file or convert it with bigWigToBedGraph")
+    codes = table["chrom"].cat.codes.to_numpy()
+    names = table["chrom"].cat.categories
+    cut = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    block_start = np.concatenate(([0], cut))
+    block_end = np.concatenate((cut, [codes.shape[0]]))
+    all_starts = table["start"].to_numpy(np.int64)
+    all_ends = table["end"].to_numpy(np.int64)
+    all_values = table["value"].to_numpy(np.float64).astype(np.float32)
     out: dict[str, Runs] = {}
-    for chrom, group in table.groupby("chrom", sort=False):
-        starts = group["start"].to_numpy(np.int64)
-        ends = group["end"].to_numpy(np.int64)
-        values = group["value"].to_numpy(np.float64).astype(np.float32)
+    for a, b in zip(block_start.tolist(), block_end.tolist()):
+        chrom = str(names[codes[a]])
+        starts, ends, values = all_starts[a:b], all_ends[a:b], all_values[a:b]
         bad = np.flatnonzero(ends <= starts)
         if bad.size:
             i = bad[0]
@@ -210,10 +221,10 @@ def read_bedgraph(path: str | os.PathLike) -> dict[str, Runs]:
                     f"{path}: {chrom}:{starts[i]}-{ends[i]} overlaps or precedes the line before it; "
                     "sort the file (sort -k1,1 -k2,2n) and remove overlaps"
                 )
-        if str(chrom) in out:
+        if chrom in out:
             raise InputError(f"{path}: lines of {chrom} are not contiguous; sort the file (sort -k1,1 -k2,2n)")
         finite = np.isfinite(values)
-        out[str(chrom)] = merge_equal_runs(Runs(starts[finite], ends[finite], values[finite]))
+        out[chrom] = merge_equal_runs(Runs(starts[finite], ends[finite], values[finite]))
     return out
 
 
