@@ -11,8 +11,9 @@ A dataset is a directory that describes itself (see docs/architecture.md):
 ``regions.tsv``
     the union of gene windows (clipped to chromosomes), merged: region_id, chrom, start, end,
     offset (position of the region's first base in the concatenated arrays).
-``arrays/seq.u8``, ``arrays/<track>.f16|f32``
-    all regions concatenated, memory-mapped; a window is a slice.
+``arrays/seq.u8``, ``arrays/tracks.f16`` (or ``.f32``)
+    all regions concatenated, memory-mapped; tracks channel-major (n_tracks, total_bp); a
+    window is one row slice per array.
 ``arrays/hic.f32``
     (n_genes, window // hic_bin + 1): contact of each gene's TSS bin with the bins under its
     window, stored as log10(1 + contact). Never per bp.
@@ -126,18 +127,26 @@ class PreparedDataset:
         total = int(self.manifest["total_bp"])
         arrays = self.path / "arrays"
         self._seq = np.memmap(arrays / "seq.u8", dtype=np.uint8, mode="r", shape=(total,))
-        self._tracks = [
-            np.memmap(arrays / t["file"], dtype=np.dtype(t["dtype"]), mode="r", shape=(total,))
-            for t in self.manifest["tracks"]
-        ]
+        n_tracks = len(self.track_names)
+        #: dtype of ``signals`` served by load_gene (float16 unless stored raw as float32)
+        self.signal_dtype = np.dtype(self.manifest["tracks"][0]["dtype"]) if n_tracks else np.dtype(np.float16)
+        self._tracks = []
+        if n_tracks:
+            # stored channel-major (n_tracks, total) by prepare: a window is a row slice per track
+            stored = np.memmap(
+                arrays / self.manifest["track_file"], dtype=self.signal_dtype, mode="r", shape=(n_tracks, total)
+            )
+            self._tracks = [stored[k] for k in range(n_tracks)]
         self._hic = None
         if hic:
-            self._hic = np.memmap(
-                arrays / "hic.f32", dtype=np.float32, mode="r", shape=(len(self.genes), int(hic["n_bins"]))
-            )
+            self._hic = np.asarray(
+                np.memmap(arrays / "hic.f32", dtype=np.float32, mode="r", shape=(len(self.genes), int(hic["n_bins"]))),
+                dtype=self.signal_dtype,
+            )  # small: n_genes x (window / bin + 1)
         self._blacklist = _load_blacklist(self.path / "blacklist.bed")
         # per-gene arrays, hoisted out of the per-sample path
         self._tss = self.genes["tss"].to_numpy(np.int64)
+        self._chroms = self.genes["chrom"].astype(str).tolist()
         self._minus = (self.genes["strand"] == "-").to_numpy()
         self._region = self.genes["region"].to_numpy(np.int64)
         self._hic_offset = self.genes["hic_offset"].to_numpy(np.int64)
@@ -179,7 +188,7 @@ class PreparedDataset:
     def genomic_window(self, i: int) -> tuple[str, int, int, str]:
         """``(chrom, start, end, strand)`` of gene ``i``'s window (may run past chromosome ends)."""
         start = int(self._starts[i])
-        return str(self.genes.at[i, "chrom"]), start, start + self.window, "-" if self._minus[i] else "+"
+        return self._chroms[i], start, start + self.window, "-" if self._minus[i] else "+"
 
     def _slice_region(self, i: int) -> tuple[int, int, int]:
         """Array offset of the in-chromosome part of window i, its length and its window offset."""
@@ -192,30 +201,34 @@ class PreparedDataset:
     def load_gene(self, i: int) -> dict[str, Any]:
         """One sample, in transcription orientation.
 
-        Returns a dict with ``seq`` uint8[L] (codes, 4 = N/padding), ``signals`` float32[L, S]
-        (tracks then Hi-C), ``features`` float32[F], ``target`` float32 (NaN when unlabelled),
+        Returns a dict with ``seq`` uint8[L] (codes, 4 = N/padding), ``signals`` [L, S]
+        (tracks then Hi-C; float16, or float32 for ``--normalize none`` data: cast on the
+        device), ``features`` float32[F], ``target`` float32 (NaN when unlabelled),
         ``blacklist`` bool[L] and ``index``.
+
+        ``signals`` is the transposed view of a contiguous channel-first [S, L] array: every
+        copy here is then a contiguous row copy (a strided [L, S] float16 copy is ~20x slower),
+        and :func:`collate_windows` stacks the rows without copying them again.
         """
         window = self.window
         array_off, n, win_off = self._slice_region(i)
         seq = np.full(window, BASE_N, dtype=np.uint8)
         seq[win_off : win_off + n] = self._seq[array_off : array_off + n]
-        signals = np.zeros((window, len(self.signal_names)), dtype=np.float32)
+        rows = np.zeros((len(self.signal_names), window), dtype=self.signal_dtype)
         for k, track in enumerate(self._tracks):
-            signals[win_off : win_off + n, k] = track[array_off : array_off + n]
+            rows[k, win_off : win_off + n] = track[array_off : array_off + n]
         if self._hic is not None:
-            bins = np.asarray(self._hic[i])
-            idx = (self._hic_offset[i] + np.arange(window)) // self.hic_bin_size
-            signals[:, -1] = bins[idx]
+            offset = int(self._hic_offset[i])
+            rows[-1] = np.repeat(self._hic[i], self.hic_bin_size)[offset : offset + window]
         chrom, start, end, _ = self.genomic_window(i)
         blacklist = self.blacklist_mask(chrom, start, end)
         if self._minus[i]:
-            seq = COMPLEMENT[seq[::-1]]
-            signals = np.ascontiguousarray(signals[::-1])
-            blacklist = np.ascontiguousarray(blacklist[::-1])
+            seq = np.where(seq < BASE_N, 3 - seq, BASE_N).astype(np.uint8)[::-1].copy()
+            rows = rows[:, ::-1].copy()
+            blacklist = blacklist[::-1].copy()
         return {
             "seq": seq,
-            "signals": signals,
+            "signals": rows.T,
             "features": self._features[i].copy(),
             "target": np.float32(self._targets[i]),
             "blacklist": blacklist,
@@ -264,6 +277,24 @@ class GeneWindows:
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         return self.dataset.load_gene(int(self.indices[k]))
+
+
+def collate_windows(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """DataLoader ``collate_fn`` for :class:`GeneWindows` items: batched torch tensors.
+
+    ``signals`` comes out as a [B, L, S] view of a contiguous [B, S, L] tensor (no copy);
+    move it to the device and cast it to float there.
+    """
+    import torch
+
+    return {
+        "seq": torch.from_numpy(np.stack([item["seq"] for item in items])),
+        "signals": torch.from_numpy(np.stack([item["signals"].T for item in items])).transpose(1, 2),
+        "features": torch.from_numpy(np.stack([item["features"] for item in items])),
+        "target": torch.from_numpy(np.array([item["target"] for item in items], dtype=np.float32)),
+        "blacklist": torch.from_numpy(np.stack([item["blacklist"] for item in items])),
+        "index": torch.tensor([item["index"] for item in items], dtype=torch.long),
+    }
 
 
 def _load_blacklist(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -112,12 +112,13 @@ def prepare_dataset(opts: PrepareOptions, progress: Progress | None = None) -> P
             arrays = tmp / "arrays"
             arrays.mkdir()
             _write_sequence(fasta, regions, arrays / "seq.u8", total_bp, progress)
-            tracks_meta = [
-                _write_track(name, path, regions, arrays, total_bp, track_aliases[name], opts, progress)
+            raw_paths = [
+                _read_track(name, path, regions, arrays, total_bp, track_aliases[name], opts, progress)
                 for name, path in opts.tracks
             ]
+            tracks_meta, track_file = _store_tracks(raw_paths, opts, arrays, total_bp)
             hic_meta = _write_hic(opts, genes, chrom_sizes, arrays / "hic.f32", progress)
-            feature_names = _promoter_features(genes, regions, arrays, tracks_meta, total_bp)
+            feature_names = _promoter_features(genes, regions, arrays / track_file, tracks_meta, total_bp)
             feature_names += _user_features(genes, opts.gene_features)
             blacklist_count = _write_blacklist(opts.blacklist, chrom_sizes, tmp / "blacklist.bed")
             genes[GENE_COLUMNS + feature_names].to_csv(tmp / "genes.tsv", sep="\t", index=False, na_rep="")
@@ -133,6 +134,7 @@ def prepare_dataset(opts: PrepareOptions, progress: Progress | None = None) -> P
                 "chrom_sizes": chrom_sizes,
                 "aliases": {"genes": gene_aliases, **{f"track:{k}": v for k, v in track_aliases.items()}},
                 "tracks": tracks_meta,
+                "track_file": track_file,
                 "hic": hic_meta,
                 "feature_names": feature_names,
                 "n_genes": len(genes),
@@ -302,7 +304,7 @@ def _check_track_names(opts: PrepareOptions, chrom_sizes: dict[str, int], genes:
     return maps
 
 
-def _write_track(
+def _read_track(
     name: str,
     path: Path,
     regions: pd.DataFrame,
@@ -311,8 +313,8 @@ def _write_track(
     fasta_to_track: dict[str, str],
     opts: PrepareOptions,
     progress: Progress | None,
-) -> dict[str, Any]:
-    """Read one track over every region (threads across chromosomes), normalise, store."""
+) -> Path:
+    """Read one track over every region (threads across chromosomes) into a raw float32 file."""
     from seq2exp_cli.io.tracks import open_track
 
     raw_path = arrays / f"{name}.raw.f32"
@@ -336,33 +338,47 @@ def _write_track(
             if progress:
                 progress(f"track {name}", done)
     raw.flush()
-    negative = int((raw < 0).sum()) if total else 0
-    meta: dict[str, Any] = {"name": name, "path": str(path), "normalization": opts.normalize}
-    if negative and opts.normalize == "log1p":
+    if opts.normalize == "log1p" and total and (raw < 0).any():
         raise InputError(
-            f"{path}: {negative} negative values (a log-ratio or z-score track?); use --normalize none or quantile"
+            f"{path}: {int((raw < 0).sum())} negative values (a log-ratio or z-score track?); "
+            "use --normalize none or quantile"
         )
-    if opts.normalize == "none":
+    del raw
+    return raw_path
+
+
+def _store_tracks(raw_paths: list[Path], opts: PrepareOptions, arrays: Path, total: int) -> tuple[list[dict], str]:
+    """Normalise the raw tracks into one channel-major ``(n_tracks, total)`` array.
+
+    A gene window is then one contiguous row slice per track (a memcpy). Values are float16
+    after log1p/quantile normalisation, float32 with ``--normalize none``.
+    Returns the per-track metadata and the array's file name.
+    """
+    dtype = np.float32 if opts.normalize == "none" else np.float16
+    file_name = "tracks.f32" if dtype == np.float32 else "tracks.f16"
+    out = np.memmap(arrays / file_name, dtype=dtype, mode="w+", shape=(len(raw_paths), total))
+    metas = []
+    for k, ((name, path), raw_path) in enumerate(zip(opts.tracks, raw_paths)):
+        raw = np.memmap(raw_path, dtype=np.float32, mode="r", shape=(total,))
+        meta: dict[str, Any] = {"name": name, "path": str(path), "normalization": opts.normalize,
+                                "dtype": np.dtype(dtype).name}
+        scale = _robust_scale(raw) if opts.normalize == "quantile" else 1.0
+        if opts.normalize == "quantile":
+            meta["scale"] = scale
+        chunk = 1 << 23
+        for lo in range(0, total, chunk):
+            block = np.asarray(raw[lo : lo + chunk], dtype=np.float32)
+            if opts.normalize == "log1p":
+                block = np.log1p(block)
+            elif opts.normalize == "quantile":
+                block = np.clip(block / scale, -6e4, 6e4)
+            out[k, lo : lo + chunk] = block
+        metas.append(meta)
         del raw
-        final = arrays / f"{name}.f32"
-        os.replace(raw_path, final)
-        meta.update(file=final.name, dtype="float32")
-        return meta
-    scale = 1.0
-    if opts.normalize == "quantile":
-        scale = _robust_scale(raw[:total])
-        meta["scale"] = scale
-    out = np.memmap(arrays / f"{name}.f16", dtype=np.float16, mode="w+", shape=(total,))
-    chunk = 1 << 24
-    for lo in range(0, total, chunk):
-        block = np.asarray(raw[lo : lo + chunk], dtype=np.float32)
-        block = np.log1p(block) if opts.normalize == "log1p" else np.clip(block / scale, -6e4, 6e4)
-        out[lo : lo + chunk] = block
+        raw_path.unlink()
     out.flush()
-    del out, raw
-    raw_path.unlink()
-    meta.update(file=f"{name}.f16", dtype="float16")
-    return meta
+    del out
+    return metas, file_name
 
 
 def _robust_scale(values: np.ndarray, sample: int = 5_000_000, seed: int = 0) -> float:
@@ -419,26 +435,26 @@ def _write_hic(
 
 
 def _promoter_features(
-    genes: pd.DataFrame, regions: pd.DataFrame, arrays: Path, tracks_meta: list[dict], total: int
+    genes: pd.DataFrame, regions: pd.DataFrame, track_file: Path, tracks_meta: list[dict], total: int
 ) -> list[str]:
     """``promoter_<track>``: mean stored (normalised) signal over TSS +/- 500 bp."""
-    names = []
-    region_start = regions["start"].to_numpy(np.int64)[genes["region"].to_numpy()]
-    region_end = regions["end"].to_numpy(np.int64)[genes["region"].to_numpy()]
-    region_off = regions["offset"].to_numpy(np.int64)[genes["region"].to_numpy()]
+    names: list[str] = []
+    if not tracks_meta:
+        return names
+    region = genes["region"].to_numpy()
+    region_start = regions["start"].to_numpy(np.int64)[region]
+    region_off = regions["offset"].to_numpy(np.int64)[region]
     tss = genes["tss"].to_numpy(np.int64)
-    lo = np.maximum(tss - PROMOTER_HALF_WIDTH, region_start)
-    hi = np.minimum(tss + PROMOTER_HALF_WIDTH, region_end)
-    for meta in tracks_meta:
-        values = np.memmap(arrays / meta["file"], dtype=np.dtype(meta["dtype"]), mode="r", shape=(total,))
-        cumulative = np.concatenate([[0.0], np.cumsum(values[:total], dtype=np.float64)])
-        a = region_off + (lo - region_start)
-        b = region_off + (hi - region_start)
-        mean = (cumulative[b] - cumulative[a]) / np.maximum(b - a, 1)
+    lo = region_off + np.maximum(tss - PROMOTER_HALF_WIDTH, region_start) - region_start
+    hi = region_off + np.minimum(tss + PROMOTER_HALF_WIDTH, regions["end"].to_numpy(np.int64)[region]) - region_start
+    values = np.memmap(track_file, dtype=np.dtype(tracks_meta[0]["dtype"]), mode="r", shape=(len(tracks_meta), total))
+    for k, meta in enumerate(tracks_meta):
         column = f"promoter_{meta['name']}"
-        genes[column] = mean.astype(np.float32)
+        genes[column] = np.array(
+            [values[k, a:b].astype(np.float64).mean() if b > a else 0.0 for a, b in zip(lo, hi)], dtype=np.float32
+        )
         names.append(column)
-        del values
+    del values
     return names
 
 

@@ -120,7 +120,7 @@ def test_hic_channel_is_the_contact_with_the_tss_bin(dataset, inputs):
         profile = contacts.anchor_profiles(chrom, np.array([tss // 5000]), np.array([first]), bins[-1] - first + 1)[0]
         expected = np.log10(1 + profile[bins - first])
         expected[(positions < 0) | (positions >= dataset.chrom_sizes[chrom])] = 0
-        np.testing.assert_allclose(hic, expected, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(hic, expected, rtol=1e-3, atol=1e-4)  # float16 store
         # piecewise constant over 5-kb genomic bins
         assert np.all(np.diff(hic)[np.diff(bins) == 0] == 0)
 
