@@ -11,10 +11,11 @@ Generative model (per chromosome, every step vectorised numpy, fixed by ``seed``
 2. Elements (200-1000 bp) are placed inside gene windows (``window`` bp centred on a TSS),
    away from promoters, N runs and blacklist. Half are **functional** (1 + Poisson activator
    motifs, maybe one repressor), half are **decoys** (no activator motif, maybe one
-   repressor). Both classes draw their activity a ~ LogNormal(0, activity_sigma) from the
-   same distribution, so their chromatin signal is alike; only sequence tells them apart.
+   repressor). Both classes draw their activity a = f_TAD * LogNormal(0, activity_sigma)
+   from the same distribution (f_TAD ~ LogNormal(0, domain_activity_sigma), one per TAD), so
+   their chromatin signal is alike; only sequence tells them apart.
 3. Promoters (the 400 bp [-300, +100) around each TSS, in transcription orientation) get
-   Poisson activator motifs, maybe one repressor, and activity a_p ~ LogNormal(0, sigma_p).
+   Poisson activator motifs, maybe one repressor, and activity a_p = f_TAD * LogNormal(0, promoter_activity_sigma).
 4. Motif content of a region: M = max(0, sum of planted activator weights - sum of planted
    repressor weights) (weights in ``simulate_genome.MOTIFS``).
 5. Contact between loci x, y: c = (1 + |x - y| / d0) ** -gamma * insulation ** k, where k
@@ -102,8 +103,9 @@ class SimParams:
     promoter_activators_mean: float = 1.5
     promoter_repressor_prob: float = 0.25
     min_motif_content: float = 0.3
-    activity_sigma: float = 0.6
-    promoter_activity_sigma: float = 0.5
+    activity_sigma: float = 0.8
+    promoter_activity_sigma: float = 0.7
+    domain_activity_sigma: float = 0.5  # active and quiet TADs: shared factor per domain
     contact_d0: float = 5000.0
     contact_gamma: float = 1.0
     insulation: float = 0.3
@@ -339,8 +341,11 @@ def _simulate_chrom(seed: int, ci: int, p: SimParams, gene_offset: int) -> Chrom
         el_motifs[i] = m
     pr_motifs = _motif_lists(mrng, n_genes, p.promoter_activators_mean, p.promoter_repressor_prob, 0, 4, None)
     arng = _rng(seed, ci, _RNG_ACTIVITY)
-    el_act = arng.lognormal(0.0, p.activity_sigma, n_el)
-    pr_act = arng.lognormal(0.0, p.promoter_activity_sigma, n_genes)
+    # without a shared domain factor, 200-kb windows average many elements and every gene
+    # looks alike; real genomes have active and quiet neighbourhoods
+    domain = arng.lognormal(0.0, p.domain_activity_sigma, boundaries.size + 1)
+    el_act = arng.lognormal(0.0, p.activity_sigma, n_el) * domain[st.tad_index(boundaries, (el_start + el_end) // 2)]
+    pr_act = arng.lognormal(0.0, p.promoter_activity_sigma, n_genes) * domain[st.tad_index(boundaries, tss)]
     el_content = np.array([sg.motif_content(m) for m in el_motifs])
     pr_content = np.array([sg.motif_content(m) for m in pr_motifs])
 
