@@ -416,3 +416,39 @@ def call_and_write(
         "score_cutoff": cutoff if np.isfinite(cutoff) else None, "n_elements": n_elements, "n_summits": len(peaks),
         "total_bp": total_bp, "n_links": n_links, "outputs": {k: str(v) for k, v in paths.items()},
     }
+
+
+def call_elements_from_model(
+    run_dir: str | os.PathLike,
+    dataset_dir: str | os.PathLike,
+    paths: dict[str, Path],
+    settings: CallSettings,
+    combine: str = "max",
+    split: str = "all",
+    device: str = "auto",
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Extract every gene's mask, combine, call, link; returns the summary of call_and_write."""
+    from seq2exp_cli import inference
+    from seq2exp_cli.dataset import PreparedDataset
+
+    if inference.world_size() > 1:
+        raise InputError("call-elements: running under torchrun is not supported yet; run it as one process "
+                         "(it uses one GPU with --device cuda)")
+    data = PreparedDataset(dataset_dir)
+    model, meta = inference.load_model(run_dir, device)
+    inference.check_compatible(meta, data)
+    config = meta.get("model_config") or {}
+    try:
+        background = (float(config["mu"]), float(config["sigma"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{run_dir}: model config has no mu/sigma ({exc}); retrain with this seq2exp") from exc
+    settings.check(background)
+    indices = data.indices(split)
+    if len(indices) == 0:
+        raise InputError(f"{dataset_dir}: no genes in split {split!r}; choose another --split")
+    with GeneScoreSpill(paths["narrowPeak"].parent) as spill:
+        masks = inference.extract_masks(model, data, indices, device=device, batch_size=batch_size)
+        track = combine_gene_scores(data.regions, masks, data.chrom_sizes, combine,
+                                    blacklist=data.region_blacklist, spill=spill)
+        return call_and_write(track, paths, settings, background, spill=spill, genes=data.genes)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from seq2exp_cli.errors import InputError
 
-log = logging.getLogger("seq2exp_cli.cli.call_elements")
 
 _EPILOG = """\b
 Outputs for -o NAME.bed (NAME = basename without .bed/.narrowPeak; never a directory):
@@ -123,7 +120,9 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None, reference=reference)
         summary = call_and_write(track, paths, settings, background)
     else:
-        summary = _model_mode(run_dir, dataset, paths, settings, combine, split, device, batch_size)
+        from seq2exp_cli.element_links import call_elements_from_model
+
+        summary = call_elements_from_model(run_dir, dataset, paths, settings, combine, split, device, batch_size)
 
     from seq2exp_cli import __version__
     from seq2exp_cli.io.atomic import atomic_path
@@ -136,31 +135,3 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
     }
     with atomic_path(run_path) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
-
-
-def _model_mode(run_dir, dataset_dir, paths, settings, combine, split, device, batch_size) -> dict:
-    """Extract every gene's mask, combine, call, link; returns the summary of call_and_write."""
-    from seq2exp_cli import inference
-    from seq2exp_cli.dataset import PreparedDataset
-    from seq2exp_cli.element_links import GeneScoreSpill, call_and_write, combine_gene_scores
-
-    if inference.world_size() > 1:
-        raise InputError("call-elements: running under torchrun is not supported yet; run it as one process "
-                         "(it uses one GPU with --device cuda)")
-    data = PreparedDataset(dataset_dir)
-    model, meta = inference.load_model(run_dir, device)
-    inference.check_compatible(meta, data)
-    config = meta.get("model_config") or {}
-    try:
-        background = (float(config["mu"]), float(config["sigma"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{run_dir}: model config has no mu/sigma ({exc}); retrain with this seq2exp") from exc
-    settings.check(background)
-    indices = data.indices(split)
-    if len(indices) == 0:
-        raise InputError(f"{dataset_dir}: no genes in split {split!r}; choose another --split")
-    with GeneScoreSpill(paths["narrowPeak"].parent) as spill:
-        masks = inference.extract_masks(model, data, indices, device=device, batch_size=batch_size)
-        track = combine_gene_scores(data.regions, masks, data.chrom_sizes, combine,
-                                    blacklist=data.region_blacklist, spill=spill)
-        return call_and_write(track, paths, settings, background, spill=spill, genes=data.genes)
