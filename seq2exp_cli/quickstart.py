@@ -1,0 +1,314 @@
+"""``quickstart``: the whole pipeline on simulated data with a known truth, in minutes on a CPU.
+
+simulate -> prepare -> train (CPU recipe per scale) -> predict -> call-elements -> evaluate
+against the planted elements, side by side with a DNase-threshold caller at equal sparsity
+and, when ``macs3`` is on the PATH, ``macs3 callpeak`` on the simulated DNase reads.
+Everything is written under one output directory; the result table is returned (and saved
+as ``summary.md`` / ``summary.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seq2exp_cli.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: CPU training recipes: small models at coarse resolution so that training fits the budget
+#: (tiny: about a minute for the whole quickstart; small: at most 5 minutes of training).
+RECIPES: dict[str, dict[str, Any]] = {
+    "tiny": {"resolution": 100, "d_model": 32, "n_layers": 1, "max_steps": 150, "batch_size": 8,
+             "lr": 3e-3, "eval_every": 50},
+    "small": {"resolution": 100, "d_model": 48, "n_layers": 2, "max_steps": 1200, "batch_size": 8,
+              "lr": 2e-3, "eval_every": 200},
+}
+#: elements are called on the mask score with this cutoff (the marginal's mean is mu = 0.1)
+ELEMENT_CUTOFF = 0.5
+MIN_LENGTH = 100
+MAX_GAP = 30
+
+
+@dataclass
+class QuickstartResult:
+    """Paths and numbers of one quickstart run."""
+
+    out: Path
+    expression: dict[str, float]
+    elements: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_quickstart(
+    out: Path, scale: str = "small", seed: int = 1, device: str = "auto", force: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> QuickstartResult:
+    """Run the whole pipeline into ``out``; see the module docstring."""
+    from seq2exp_cli.io.atomic import check_output_free
+
+    if scale not in RECIPES:
+        raise InputError(f"--scale {scale!r}: the quickstart runs tiny or small (full is for bench_accuracy.py)")
+    check_output_free(out, force)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    recipe = {**RECIPES[scale], **(overrides or {})}
+    seconds: dict[str, float] = {}
+    files: dict[str, Path] = {}
+
+    def timed(stage: str):
+        return _Stage(stage, seconds)
+
+    with timed("simulate"):
+        from seq2exp_cli.simulate import simulate
+
+        sim = simulate(out / "inputs", seed=seed, scale=scale)
+    inputs = out / "inputs"
+    manifest = json.loads((inputs / "simulation.json").read_text())
+    with timed("prepare"):
+        dataset = prepare_simulated(inputs, manifest, out / "dataset")
+    with timed("train"):
+        train_simulated(dataset, out / "model", recipe, seed, device)
+    with timed("predict"):
+        expression = predict_test(out / "model", dataset, out / "predictions.tsv", device)
+    with timed("call-elements"):
+        files.update(call_simulated(out / "model", dataset, out / "elements.bed", device))
+    with timed("evaluate"):
+        table = evaluate_simulated(inputs, manifest, files, out)
+    files["locus_plot"] = _locus_plot(out, dataset, inputs, files, device)
+    result = QuickstartResult(out, expression, table, files, seconds)
+    write_summary(result, sim)
+    return result
+
+
+class _Stage:
+    def __init__(self, name: str, seconds: dict[str, float]) -> None:
+        self.name, self.seconds = name, seconds
+
+    def __enter__(self) -> None:
+        log.info("quickstart: %s ...", self.name)
+        self.t0 = time.time()
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds[self.name] = round(time.time() - self.t0, 1)
+
+
+def prepare_simulated(inputs: Path, manifest: dict, out: Path) -> Path:
+    """``seq2exp prepare`` on simulated inputs with the simulation's window and split."""
+    from seq2exp_cli.prepare import PrepareOptions, prepare_dataset
+
+    files = manifest["files"]
+    split = manifest["split"]
+    return prepare_dataset(PrepareOptions(
+        fasta=inputs / files["fasta"], genes=inputs / files["genes_gtf"], output=out,
+        expression=inputs / files["expression"],
+        tracks=[("dnase", inputs / files["dnase"]), ("h3k27ac", inputs / files["h3k27ac"])],
+        hic=inputs / files["hic_cool"], hic_resolution=int(manifest["hic_resolution"]),
+        blacklist=inputs / files["blacklist"], window=int(manifest["window"]),
+        split_mode="chroms", test_chroms=split["test"], valid_chroms=split["valid"],
+        command="seq2exp quickstart (prepare)",
+    ))
+
+
+def train_simulated(dataset_dir: Path, run_dir: Path, recipe: dict[str, Any], seed: int, device: str) -> None:
+    """Train the soft variant with the scale's CPU recipe."""
+    from seq2exp_cli.dataset import PreparedDataset
+    from seq2exp_cli.model.config import ModelConfig
+    from seq2exp_cli.training import TrainConfig, fit
+
+    data = PreparedDataset(dataset_dir)
+    model_config = ModelConfig.for_data(
+        data.data_config(), "soft", resolution=recipe["resolution"], d_model=recipe["d_model"],
+        n_layers=recipe["n_layers"],
+    )
+    train_config = TrainConfig(
+        lr=recipe["lr"], min_lr=recipe["lr"] / 10, max_steps=recipe["max_steps"], batch_size=recipe["batch_size"],
+        eval_every=recipe["eval_every"], checkpoint_every=recipe["eval_every"], seed=seed, device=device,
+        warmup_steps=recipe["max_steps"] // 10,
+    )
+    fit(data, run_dir, model_config, train_config, command=["seq2exp", "quickstart", "(train)"])
+
+
+def predict_test(run_dir: Path, dataset_dir: Path, out: Path, device: str) -> dict[str, float]:
+    """Predict the held-out chromosomes; returns their metrics and writes the TSV."""
+    from seq2exp_cli.dataset import PreparedDataset
+    from seq2exp_cli.inference import load_model, predict
+    from seq2exp_cli.io.atomic import atomic_path
+    from seq2exp_cli.metrics import regression_metrics
+
+    data = PreparedDataset(dataset_dir)
+    model, _ = load_model(run_dir, device)
+    frame = predict(model, data, data.indices("test"), device=device)
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    labelled = frame.dropna(subset=["target"])
+    return regression_metrics(labelled["target"].to_numpy(), labelled["predicted"].to_numpy())
+
+
+def call_simulated(run_dir: Path, dataset_dir: Path, out: Path, device: str) -> dict[str, Path]:
+    """call-elements on every gene's window; also writes the per-bp score as a bigWig."""
+    from seq2exp_cli.element_links import CallSettings, call_elements_from_model, output_paths
+
+    settings = CallSettings(cutoff=ELEMENT_CUTOFF, min_length=MIN_LENGTH, max_gap=MAX_GAP,
+                            bigwig=out.with_suffix(".score.bw"))
+    paths = output_paths(out, settings, links=True)
+    call_elements_from_model(run_dir, dataset_dir, paths, settings, device=device)
+    return paths
+
+
+def dnase_threshold_calls(dnase_bw: Path, target_bp: int) -> pd.DataFrame:
+    """Regions of the DNase track above the cutoff whose above-cutoff bases total ``target_bp``
+    (equal sparsity with the method it is compared to), called like call-elements."""
+    from seq2exp_cli.elements import call_regions, track_from_file
+    from seq2exp_cli.io.bigwig import BigWigTrack
+
+    track = track_from_file(dnase_bw, bigwig=True)
+    reader = BigWigTrack(dnase_bw)
+    values = np.concatenate([reader.read(c, 0, s) for c, s in reader.chrom_sizes.items()])
+    reader.close()
+    positive = np.sort(values[values > 0])[::-1]
+    if len(positive) == 0:
+        return pd.DataFrame(columns=["chrom", "start", "end"])
+    cutoff = float(positive[min(max(target_bp, 1), len(positive)) - 1])
+    return call_regions(track, cutoff, min_length=MIN_LENGTH, max_gap=MAX_GAP)
+
+
+def macs3_peaks(reads_bed: Path, genome_size: int, workdir: Path) -> pd.DataFrame | None:
+    """``macs3 callpeak`` on the simulated DNase reads, when macs3 is installed; else None."""
+    if shutil.which("macs3") is None:
+        log.info("macs3 not on PATH: the MACS3 row is skipped (pip install 'seq2exp[peers]')")
+        return None
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = ["macs3", "callpeak", "-t", str(reads_bed), "-f", "BED", "-g", str(genome_size), "-n", "macs3",
+               "--outdir", str(workdir), "--nomodel", "--shift", "-75", "--extsize", "150", "--keep-dup", "all",
+               "-q", "0.01"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        log.warning("macs3 callpeak failed (exit %d); MACS3 row skipped: %s", done.returncode,
+                    done.stderr.strip().splitlines()[-1:] or "")
+        return None
+    peaks = pd.read_csv(workdir / "macs3_peaks.narrowPeak", sep="\t", header=None, dtype={0: str})
+    return peaks.iloc[:, [0, 1, 2, 8]].set_axis(["chrom", "start", "end", "score"], axis=1)
+
+
+def _interval_reader(table: pd.DataFrame):
+    """A score reader over intervals with a score column (max over overlapping intervals)."""
+    by_chrom = {c: g.sort_values("start") for c, g in table.groupby("chrom")}
+
+    def read(chrom: str, start: int, end: int) -> np.ndarray:
+        group = by_chrom.get(chrom)
+        if group is None:
+            return np.zeros(1)
+        hit = group[(group["end"] > start) & (group["start"] < end)]
+        return hit["score"].to_numpy(np.float64) if len(hit) else np.zeros(1)
+
+    return read
+
+
+def evaluate_simulated(inputs: Path, manifest: dict, files: dict[str, Path], out: Path) -> pd.DataFrame:
+    """The comparison table of seq2exp, DNase threshold and (optionally) MACS3 against the truth."""
+    from seq2exp_cli.evaluation import comparison_table, evaluate_method, overlaps
+    from seq2exp_cli.io.bigwig import BigWigTrack
+
+    names = manifest["files"]
+    truth = pd.read_csv(inputs / names["truth_elements"], sep="\t", header=None, dtype={0: str})
+    elements = truth.iloc[:, [0, 1, 2, 6]].set_axis(["chrom", "start", "end", "class"], axis=1)
+    promoters = pd.read_csv(inputs / names["truth_promoters"], sep="\t", header=None, dtype={0: str})
+    promoters = promoters.iloc[:, :3].set_axis(["chrom", "start", "end"], axis=1)
+    ours = pd.read_csv(files["narrowPeak"], sep="\t", header=None, dtype={0: str})
+    ours = ours.iloc[:, :3].set_axis(["chrom", "start", "end"], axis=1)
+    # equal sparsity: the DNase caller gets as many bases as seq2exp called outside promoters
+    ours_distal = ours[~overlaps(ours, promoters)] if len(ours) else ours
+    target_bp = int((ours_distal["end"] - ours_distal["start"]).sum()) or 1
+    score_track = BigWigTrack(files["bigwig"])
+    dnase_track = BigWigTrack(inputs / names["dnase"])
+    results = [
+        evaluate_method("seq2exp (soft mask)", elements, score_track.read, ours, promoters),
+        evaluate_method("DNase threshold, equal bp", elements, dnase_track.read,
+                        dnase_threshold_calls(inputs / names["dnase"], target_bp), promoters),
+    ]
+    genome_size = int(sum(manifest["chrom_sizes"].values()))
+    peaks = macs3_peaks(inputs / names["dnase_reads"], genome_size, out / "macs3")
+    if peaks is not None:
+        results.append(evaluate_method("MACS3 callpeak (DNase reads)", elements, _interval_reader(peaks),
+                                       peaks, promoters))
+    reference = results[-1].calls["recall"] if results[-1].calls else 0.5
+    table = comparison_table(results, elements, recall=max(reference, 0.05))
+    score_track.close()
+    dnase_track.close()
+    return table
+
+
+def _locus_plot(out: Path, dataset_dir: Path, inputs: Path, files: dict[str, Path], device: str) -> Path | None:
+    """A locus plot of the held-out gene with the strongest planted functional element."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        log.info("matplotlib not installed: no locus plot (pip install 'seq2exp[plot]')")
+        return None
+    from seq2exp_cli.dataset import PreparedDataset
+    from seq2exp_cli.inference import extract_masks, load_model
+    from seq2exp_cli.io.intervals import read_bed_intervals
+    from seq2exp_cli.plot import plot_locus, read_truth
+
+    data = PreparedDataset(dataset_dir)
+    links = pd.read_csv(inputs / "truth_links.tsv", sep="\t")
+    test_genes = set(data.genes.loc[data.indices("test"), "gene_id"])
+    candidates = links[links["gene_id"].isin(test_genes) & (links["effect"] > 0)]
+    gene = candidates.sort_values("effect").iloc[-1]["gene_id"] if len(candidates) else data.genes.at[0, "gene_id"]
+    index = int(np.flatnonzero((data.genes["gene_id"] == gene).to_numpy())[0])
+    model, _ = load_model(out / "model", device)
+    mask = next(iter(extract_masks(model, data, [index], device=device, batch_size=1))).scores
+    return plot_locus(data, index, out / "locus.png", mask=mask, elements=read_bed_intervals(files["narrowPeak"]),
+                      truth=read_truth(inputs / "truth_elements.bed"), title=f"{gene} (held-out chromosome)")
+
+
+def format_table(result: QuickstartResult) -> str:
+    """The one table a newcomer reads: expression on held-out chromosomes, then elements."""
+    e = result.expression
+    lines = [
+        f"Held-out expression ({int(e.get('n', 0))} test genes): Pearson {e.get('pearson', float('nan')):.3f}, "
+        f"Spearman {e.get('spearman', float('nan')):.3f}, MSE {e.get('mse', float('nan')):.3f}",
+        "",
+    ]
+    table = result.elements
+    recall_column = [c for c in table.columns if c.startswith("precision_at_recall_")][0]
+    header = ["method", "calls", "precision", "recall", "AUPRC", f"precision @ recall {recall_column[-4:]}"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for row in table.itertuples(index=False):
+        values = row._asdict()
+        lines.append(
+            f"| {values['method']} | {int(values['calls']) if np.isfinite(values['calls']) else '-'} | "
+            f"{values['call_precision']:.3f} | {values['call_recall']:.3f} | {values['auprc']:.3f} | "
+            f"{values[recall_column]:.3f} |"
+        )
+    lines += ["", "Calls overlapping planted promoters are set aside for every method; AUPRC ranks planted",
+              "functional elements against signal-matched decoys by each method's maximum score over them."]
+    return "\n".join(lines)
+
+
+def write_summary(result: QuickstartResult, sim: dict | None = None) -> None:
+    """summary.md (the table, files, timings) and summary.json beside the outputs."""
+    text = format_table(result)
+    files = "\n".join(f"- {k}: {v}" for k, v in result.files.items() if v is not None)
+    timings = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    (result.out / "summary.md").write_text(f"# seq2exp quickstart\n\n{text}\n\nFiles:\n{files}\n\nTimings: {timings}\n")
+    record = {
+        "expression": result.expression,
+        "elements": result.elements.to_dict(orient="records"),
+        "files": {k: str(v) for k, v in result.files.items() if v is not None},
+        "seconds": result.seconds,
+    }
+    (result.out / "summary.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
