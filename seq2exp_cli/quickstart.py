@@ -85,7 +85,7 @@ def run_quickstart(
     with timed("call-elements"):
         files.update(call_simulated(out / "model", dataset, out / "elements.bed", device))
     with timed("evaluate"):
-        table = evaluate_simulated(inputs, manifest, files, out)
+        table = evaluate_simulated(inputs, manifest, {"seq2exp (soft mask)": files}, out)
     files["locus_plot"] = _locus_plot(out, dataset, inputs, files, device)
     result = QuickstartResult(out, expression, table, files, seconds)
     write_summary(result, sim)
@@ -121,15 +121,17 @@ def prepare_simulated(inputs: Path, manifest: dict, out: Path) -> Path:
     ))
 
 
-def train_simulated(dataset_dir: Path, run_dir: Path, recipe: dict[str, Any], seed: int, device: str) -> None:
-    """Train the soft variant with the scale's CPU recipe."""
+def train_simulated(
+    dataset_dir: Path, run_dir: Path, recipe: dict[str, Any], seed: int, device: str, variant: str = "soft"
+) -> None:
+    """Train ``variant`` (soft by default) with the scale's CPU recipe."""
     from seq2exp_cli.dataset import PreparedDataset
     from seq2exp_cli.model.config import ModelConfig
     from seq2exp_cli.training import TrainConfig, fit
 
     data = PreparedDataset(dataset_dir)
     model_config = ModelConfig.for_data(
-        data.data_config(), "soft", resolution=recipe["resolution"], d_model=recipe["d_model"],
+        data.data_config(), variant, resolution=recipe["resolution"], d_model=recipe["d_model"],
         n_layers=recipe["n_layers"],
     )
     train_config = TrainConfig(
@@ -137,7 +139,7 @@ def train_simulated(dataset_dir: Path, run_dir: Path, recipe: dict[str, Any], se
         eval_every=recipe["eval_every"], checkpoint_every=recipe["eval_every"], seed=seed, device=device,
         warmup_steps=recipe["max_steps"] // 10,
     )
-    fit(data, run_dir, model_config, train_config, command=["seq2exp", "quickstart", "(train)"])
+    fit(data, run_dir, model_config, train_config, command=["seq2exp", "quickstart", f"(train {variant})"])
 
 
 def predict_test(run_dir: Path, dataset_dir: Path, out: Path, device: str) -> dict[str, float]:
@@ -216,38 +218,46 @@ def _interval_reader(table: pd.DataFrame):
     return read
 
 
-def evaluate_simulated(inputs: Path, manifest: dict, files: dict[str, Path], out: Path) -> pd.DataFrame:
-    """The comparison table of seq2exp, DNase threshold and (optionally) MACS3 against the truth."""
-    from seq2exp_cli.evaluation import comparison_table, evaluate_method, overlaps
-    from seq2exp_cli.io.bigwig import BigWigTrack
-
+def simulated_truth(inputs: Path, manifest: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Planted elements (chrom, start, end, class) and promoters (chrom, start, end)."""
     names = manifest["files"]
     truth = pd.read_csv(inputs / names["truth_elements"], sep="\t", header=None, dtype={0: str})
     elements = truth.iloc[:, [0, 1, 2, 6]].set_axis(["chrom", "start", "end", "class"], axis=1)
     promoters = pd.read_csv(inputs / names["truth_promoters"], sep="\t", header=None, dtype={0: str})
-    promoters = promoters.iloc[:, :3].set_axis(["chrom", "start", "end"], axis=1)
-    ours = pd.read_csv(files["narrowPeak"], sep="\t", header=None, dtype={0: str})
-    ours = ours.iloc[:, :3].set_axis(["chrom", "start", "end"], axis=1)
-    # equal sparsity: the DNase caller gets as many bases as seq2exp called outside promoters
-    ours_distal = ours[~overlaps(ours, promoters)] if len(ours) else ours
-    target_bp = int((ours_distal["end"] - ours_distal["start"]).sum()) or 1
-    score_track = BigWigTrack(files["bigwig"])
-    dnase_track = BigWigTrack(inputs / names["dnase"])
-    results = [
-        evaluate_method("seq2exp (soft mask)", elements, score_track.read, ours, promoters),
-        evaluate_method("DNase threshold, equal bp", elements, dnase_track.read,
-                        dnase_threshold_calls(inputs / names["dnase"], target_bp), promoters),
-    ]
+    return elements, promoters.iloc[:, :3].set_axis(["chrom", "start", "end"], axis=1)
+
+
+def evaluate_simulated(
+    inputs: Path, manifest: dict, methods: dict[str, dict[str, Path]], out: Path
+) -> pd.DataFrame:
+    """Compare model call sets (``{name: call-elements paths}``) with a DNase threshold at the
+    first method's number of distal base pairs and, when installed, MACS3, against the truth."""
+    from seq2exp_cli.evaluation import comparison_table, evaluate_method, overlaps
+    from seq2exp_cli.io.bigwig import BigWigTrack
+
+    names = manifest["files"]
+    elements, promoters = simulated_truth(inputs, manifest)
+    results = []
+    target_bp = None
+    for name, files in methods.items():
+        calls = pd.read_csv(files["narrowPeak"], sep="\t", header=None, dtype={0: str})
+        calls = calls.iloc[:, :3].set_axis(["chrom", "start", "end"], axis=1)
+        if target_bp is None:  # equal sparsity with the first (main) method, promoters aside
+            distal = calls[~overlaps(calls, promoters)] if len(calls) else calls
+            target_bp = int((distal["end"] - distal["start"]).sum()) or 1
+        with BigWigTrack(files["bigwig"]) as track:
+            results.append(evaluate_method(name, elements, track.read, calls, promoters))
+    with BigWigTrack(inputs / names["dnase"]) as dnase:
+        results.append(evaluate_method("DNase threshold, equal bp", elements, dnase.read,
+                                       dnase_threshold_calls(inputs / names["dnase"], target_bp or 1), promoters))
     genome_size = int(sum(manifest["chrom_sizes"].values()))
     peaks = macs3_peaks(inputs / names["dnase_reads"], genome_size, out / "macs3")
     if peaks is not None:
         results.append(evaluate_method("MACS3 callpeak (DNase reads)", elements, _interval_reader(peaks),
                                        peaks, promoters))
+    # precision of every method's ranking at the recall the peak caller's calls reach
     reference = results[-1].calls["recall"] if results[-1].calls else 0.5
-    table = comparison_table(results, elements, recall=max(reference, 0.05))
-    score_track.close()
-    dnase_track.close()
-    return table
+    return comparison_table(results, elements, recall=max(reference, 0.05))
 
 
 def _locus_plot(out: Path, dataset_dir: Path, inputs: Path, files: dict[str, Path], device: str) -> Path | None:
