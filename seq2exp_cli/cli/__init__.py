@@ -85,7 +85,8 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     handler.setFormatter(logging.Formatter("[seq2exp] %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level)
-    logger.propagate = False
+    # propagation stays on: a plain CLI run has no root handlers (nothing is printed twice), and
+    # test harnesses that listen on the root logger still see our records
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from seq2exp_cli.cli.options import comma_list
+from seq2exp_cli.cli.options import command_line, comma_list
 
 PathType = click.Path(path_type=Path)
 
@@ -74,7 +73,7 @@ def prepare(**kwargs) -> None:
 
     kwargs["powerlaw_fallback"] = not kwargs.pop("no_powerlaw")
     kwargs["expression_value_column"] = kwargs.pop("expression_column")
-    opts = PrepareOptions(command=" ".join(["seq2exp"] + sys.argv[1:]), **kwargs)
+    opts = PrepareOptions(command=command_line(click.get_current_context()), **kwargs)
     with stage_progress() as progress:
         path = prepare_dataset(opts, progress=progress)
     click.echo(f"dataset: {path}", err=True)
