@@ -16,25 +16,30 @@ def command_line(ctx: click.Context) -> str:
     """The command as a re-runnable line, rebuilt from the parsed parameters.
 
     Built from what Click parsed (not ``sys.argv``), so it is right however the command was
-    invoked (console script, ``python -m``, torchrun, a test runner). Defaults are left out.
+    invoked (console script, ``python -m``, torchrun, a test runner). Parameters left at their
+    defaults are omitted.
     """
     import shlex
+
+    from click.core import ParameterSource
 
     words = ctx.command_path.split()
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
-        if value is None or value == param.default or value == () or value is False:
+        if ctx.get_parameter_source(param.name) in (ParameterSource.DEFAULT, None) or value is None:
             continue
         if isinstance(param, click.Argument):
             words.append(str(value))
             continue
         flag = max(param.opts, key=len)
-        if param.is_flag if isinstance(param, click.Option) else False:
-            words.append(flag)
-        elif isinstance(value, (list, tuple)):
+        if isinstance(param, click.Option) and param.is_flag:
+            if value:
+                words.append(flag)
+        elif isinstance(param, click.Option) and param.multiple:
             for item in value:
-                item = "=".join(map(str, item)) if isinstance(item, tuple) else item
-                words += [flag, str(item)]
+                words += [flag, "=".join(map(str, item)) if isinstance(item, tuple) else str(item)]
+        elif isinstance(value, (list, tuple)):
+            words += [flag, ",".join(map(str, value))]
         else:
             words += [flag, str(value)]
     return " ".join(shlex.quote(w) for w in words)
