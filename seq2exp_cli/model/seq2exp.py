@@ -1,0 +1,247 @@
+"""Seq2Exp: generator -> Beta information-bottleneck mask -> predictor (METHOD.md section 2).
+
+Reads top to bottom: helpers (one-hot, pooling, mask expansion), the output record, the stem,
+and the model that wires them. Shapes: B batch, L window (bp), R resolution, n = L // R bins,
+S signals, F per-gene features, d = d_model.
+
+Variants (config.variant):
+- ``soft``: generator over e_seq, mask ~ Beta (rsample in training, mean in evaluation).
+- ``hard``: mask = 1[sample >= 0.5] with a straight-through gradient; the kept embeddings are
+  multiplied by that mask value, so the prediction loss reaches the generator (the reference
+  selects by boolean indexing and only the KL trains its generator, METHOD section 4.2).
+- ``nomask``: predictor on all positions ("Caduceus with signals").
+- ``seqonly``: predictor on the DNA only (signals ignored).
+- ``signalprior``: the mask comes from the fixed signal prior alone (no generator).
+Overrides, always: mask 0 on blacklisted positions, then 1 on the central promoter_bp (the
+promoter wins). The KL is averaged over positions neither override touches (METHOD 4.9).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seq2exp_cli.errors import InputError
+from seq2exp_cli.losses import beta_kl
+from seq2exp_cli.model.backbone import MambaStack
+from seq2exp_cli.model.config import ModelConfig
+
+logger = logging.getLogger(__name__)
+
+MASKED_VARIANTS = ("soft", "hard", "signalprior")
+
+
+def one_hot(seq: torch.Tensor) -> torch.Tensor:
+    """Codes [B, L] (A0 C1 G2 T3, 4 = N/padding) -> float one-hot [B, L, 4]; code 4 is all-zero."""
+    return F.one_hot(seq.long().clamp(0, 4), 5)[..., :4].float()
+
+
+def pool_bins(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Mean over consecutive R-bp bins along dim 1: [B, L, C] -> [B, L // R, C]."""
+    if resolution == 1:
+        return x
+    b, length = x.shape[:2]
+    return x.reshape(b, length // resolution, resolution, *x.shape[2:]).mean(2)
+
+
+def expand_mask(mask: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Per-bin mask [B, L // R] -> per-bp [B, L] (each bin's value repeated R times)."""
+    return mask if resolution == 1 else mask.repeat_interleave(resolution, dim=1)
+
+
+@dataclass
+class Seq2ExpOutput:
+    """prediction [B]; kl [B] (mean KL over non-overridden bins; zeros without a mask);
+    mask [B, n] (the mask used); alpha, beta [B, n] or None (nomask/seqonly)."""
+
+    prediction: torch.Tensor
+    kl: torch.Tensor
+    mask: torch.Tensor
+    alpha: torch.Tensor | None
+    beta: torch.Tensor | None
+
+
+class Stem(nn.Module):
+    """Embeddings. R = 1: e_seq = Linear(4 -> d)(one-hot), e_sig = Linear(S -> d)(signals).
+    R > 1: e_seq = mean over R-bp bins of GELU(Conv1d(4 -> d, stem_kernel)(one-hot)) (learned motif
+    detectors, since a mean of one-hot loses order), e_sig = Linear(S -> d)(mean of signals per bin).
+    seq [B, L] -> e_seq [B, n, d]; signals [B, L, S] -> (e_sig [B, n, d] or None, pooled [B, n, S])."""
+
+    def __init__(self, cfg: ModelConfig, use_signals: bool) -> None:
+        super().__init__()
+        self.resolution = cfg.resolution
+        if cfg.resolution == 1:
+            self.seq_embed: nn.Module = nn.Linear(4, cfg.d_model)
+        else:
+            self.seq_embed = nn.Conv1d(4, cfg.d_model, cfg.stem_kernel, padding=cfg.stem_kernel // 2)
+        self.sig_embed = nn.Linear(cfg.n_signals, cfg.d_model) if use_signals and cfg.n_signals else None
+
+    def embed_seq(self, seq: torch.Tensor) -> torch.Tensor:
+        oh = one_hot(seq)
+        if self.resolution == 1:
+            return self.seq_embed(oh)
+        length = oh.shape[1]
+        x = F.gelu(self.seq_embed(oh.transpose(1, 2))[..., :length]).transpose(1, 2)
+        return pool_bins(x, self.resolution)
+
+    def embed_signals(self, pooled: torch.Tensor) -> torch.Tensor | None:
+        return None if self.sig_embed is None else self.sig_embed(pooled)
+
+
+class Seq2Exp(nn.Module):
+    """The Seq2Exp model (or one of its baselines) built from a ModelConfig."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        cfg = config
+        self.variant = cfg.variant
+        self.uses_signals = cfg.variant != "seqonly"
+        self.stem = Stem(cfg, self.uses_signals)
+
+        def stack() -> MambaStack:
+            return MambaStack(cfg.d_model, cfg.n_layers, cfg.d_state, cfg.d_conv, cfg.expand, cfg.rms_eps)
+
+        self.generator = stack() if cfg.variant in ("soft", "hard") else None
+        self.mask_head = nn.Linear(cfg.d_model, 2) if self.generator is not None else None
+        self.predictor = stack()
+        self.head = nn.Sequential(
+            nn.Linear(cfg.d_model + cfg.n_features, cfg.mlp_hidden), nn.ReLU(),
+            nn.Linear(cfg.mlp_hidden, cfg.mlp_hidden), nn.ReLU(),
+            nn.Linear(cfg.mlp_hidden, 1))
+        self.register_buffer("prior_weights", torch.tensor(cfg.prior_weights, dtype=torch.float32), persistent=False)
+        self.register_buffer("prior_offsets", torch.tensor(cfg.prior_offsets, dtype=torch.float32), persistent=False)
+        p0, p1 = cfg.promoter_bins()
+        promoter = torch.zeros(cfg.n_bins, dtype=torch.bool)
+        promoter[p0:p1] = True
+        self.register_buffer("promoter", promoter, persistent=False)
+
+    # -- input checks ---------------------------------------------------------------------
+    def _check(self, seq: torch.Tensor, signals: torch.Tensor, features: torch.Tensor,
+               blacklist: torch.Tensor | None) -> None:
+        cfg = self.config
+        if seq.dim() != 2 or seq.shape[1] != cfg.window:
+            raise InputError(f"model input: seq shape {tuple(seq.shape)} is not [B, {cfg.window}]; "
+                             "use the window the model was built for")
+        b = seq.shape[0]
+        if self.uses_signals and tuple(signals.shape) != (b, cfg.window, cfg.n_signals):
+            raise InputError(f"model input: signals shape {tuple(signals.shape)} is not "
+                             f"[{b}, {cfg.window}, {cfg.n_signals}] ({cfg.signal_names}); use matching tracks")
+        if tuple(features.shape) != (b, cfg.n_features):
+            raise InputError(f"model input: features shape {tuple(features.shape)} is not [{b}, {cfg.n_features}]; "
+                             "use the feature columns the model was built for")
+        if blacklist is not None and tuple(blacklist.shape) != (b, cfg.window):
+            raise InputError(f"model input: blacklist shape {tuple(blacklist.shape)} is not [{b}, {cfg.window}]")
+
+    # -- pieces -----------------------------------------------------------------------------
+    def _bin_blacklist(self, blacklist: torch.Tensor | None, b: int, device: torch.device) -> torch.Tensor:
+        """bool [B, n]: bins whose blacklisted fraction exceeds blacklist_bin_fraction (any bp at R=1)."""
+        if blacklist is None:
+            return torch.zeros(b, self.config.n_bins, dtype=torch.bool, device=device)
+        frac = pool_bins(blacklist.float()[..., None], self.config.resolution)[..., 0]
+        return frac > self.config.blacklist_bin_fraction
+
+    def _prior(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Signal prior pseudo-counts sum_i w_i alpha2_i, sum_i w_i beta2_i: pooled [B, n, S] -> [B, n] x 2.
+
+        Negative signal values (possible after a user normalisation) are clipped at 0 here so
+        the pseudo-counts stay valid."""
+        cfg = self.config
+        x = pooled.clamp(min=0)
+        alpha2 = cfg.prior_scale * ((x + cfg.beta_min) * self.prior_weights).sum(-1)
+        beta2 = cfg.prior_scale * ((self.prior_offsets + cfg.beta_min) * self.prior_weights).sum()
+        return alpha2, beta2.expand_as(alpha2)
+
+    def _beta_params(self, e_seq: torch.Tensor, e_sig: torch.Tensor | None, pooled: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Combined Beta(alpha, beta) per bin, each [B, n]."""
+        cfg = self.config
+        if self.generator is not None:
+            g_in = e_seq + e_sig if (cfg.generator_signals and e_sig is not None) else e_seq
+            logits = self.mask_head(self.generator(g_in))  # [B, n, 2]: (l0, l1)
+            alpha = F.softplus(logits[..., 1]) + cfg.beta_min
+            beta = F.softplus(logits[..., 0]) + cfg.beta_min
+        else:
+            alpha = beta = torch.zeros(pooled.shape[:2], device=pooled.device, dtype=e_seq.dtype)
+        if cfg.n_signals and self.uses_signals:
+            alpha2, beta2 = self._prior(pooled.to(alpha.dtype))
+            alpha, beta = alpha + alpha2, beta + beta2
+        return alpha.clamp(min=cfg.min_concentration), beta.clamp(min=cfg.min_concentration)
+
+    def _sample_mask(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """Training: reparameterised Beta sample (hard: thresholded, straight-through).
+        Evaluation: mean (hard: mean >= threshold)."""
+        thr = self.config.hard_threshold
+        if self.training:
+            sample = torch.distributions.Beta(alpha, beta).rsample()
+            if self.variant == "hard":
+                # Forward value 0/1, gradient of the soft sample (straight-through estimator).
+                return (sample >= thr).to(sample.dtype) + sample - sample.detach()
+            return sample
+        mean = alpha / (alpha + beta)
+        return (mean >= thr).to(mean.dtype) if self.variant == "hard" else mean
+
+    def _kl(self, alpha: torch.Tensor, beta: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+        """Mean over free (non-overridden) bins of KL(q || r), r = Beta(sigma, sigma (1-mu)/mu): [B]."""
+        cfg = self.config
+        r_a = torch.full_like(alpha, cfg.sigma)
+        r_b = torch.full_like(alpha, cfg.sigma * (1 - cfg.mu) / cfg.mu)
+        kl = beta_kl(alpha, beta, r_a, r_b)
+        w = free.to(kl.dtype)
+        return (kl * w).sum(1) / w.sum(1).clamp(min=1)
+
+    # -- public API -----------------------------------------------------------------------------
+    def forward(self, seq: torch.Tensor, signals: torch.Tensor, features: torch.Tensor,
+                blacklist: torch.Tensor | None = None) -> Seq2ExpOutput:
+        """seq uint8/long [B, L]; signals float [B, L, S]; features float [B, F]; blacklist bool [B, L]
+        or None -> Seq2ExpOutput (see its docstring)."""
+        self._check(seq, signals, features, blacklist)
+        cfg = self.config
+        b = seq.shape[0]
+        e_seq = self.stem.embed_seq(seq)  # [B, n, d]
+        pooled = pool_bins(signals.float(), cfg.resolution) if self.uses_signals else signals.new_zeros(b, cfg.n_bins, 0)
+        e_sig = self.stem.embed_signals(pooled) if self.uses_signals else None
+        x = e_seq if e_sig is None else e_seq + e_sig
+        black = self._bin_blacklist(blacklist, b, seq.device)
+        promoter = self.promoter.expand(b, -1)
+        alpha = beta = None
+        if self.variant in MASKED_VARIANTS:
+            alpha, beta = self._beta_params(e_seq, e_sig, pooled)
+            mask = self._sample_mask(alpha, beta)
+            # Overrides: blacklist off, then promoter on (torch.where keeps the free bins' gradient).
+            mask = torch.where(black, torch.zeros_like(mask), mask)
+            mask = torch.where(promoter, torch.ones_like(mask), mask)
+            kl = self._kl(alpha, beta, ~black & ~promoter)
+            x = x * mask[..., None]
+        else:
+            mask = torch.ones(b, cfg.n_bins, device=x.device, dtype=x.dtype)
+            kl = torch.zeros(b, device=x.device, dtype=x.dtype)
+        h = self.predictor(x)  # [B, n, d]
+        p0, p1 = cfg.promoter_bins()
+        pooled_h = h[:, p0:p1].mean(1)  # mean over the central promoter bins: [B, d]
+        z = torch.cat([pooled_h, features.to(pooled_h.dtype)], dim=1)
+        return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta)
+
+    @torch.no_grad()
+    def mask_scores(self, seq: torch.Tensor, signals: torch.Tensor, blacklist: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+        """Evaluation-mode mean alpha / (alpha + beta) per bin [B, n]: 0 on blacklisted bins, no promoter
+        override (call-elements reports what the model learned there). Ones (0 on blacklist) for
+        nomask/seqonly. Does not change the module's train/eval mode."""
+        cfg = self.config
+        b = seq.shape[0]
+        self._check(seq, signals, signals.new_zeros(b, cfg.n_features), blacklist)
+        black = self._bin_blacklist(blacklist, b, seq.device)
+        if self.variant not in MASKED_VARIANTS:
+            scores = torch.ones(b, cfg.n_bins, device=seq.device)
+        else:
+            e_seq = self.stem.embed_seq(seq)
+            pooled = pool_bins(signals.float(), cfg.resolution)
+            alpha, beta = self._beta_params(e_seq, self.stem.embed_signals(pooled), pooled)
+            scores = alpha / (alpha + beta)
+        return scores.masked_fill(black, 0.0)
