@@ -30,6 +30,8 @@ from seq2exp_cli.errors import InputError, ModelMismatchError
 
 log = logging.getLogger(__name__)
 
+#: data-config keys a dataset without targets may leave unset (predict-only data)
+_OPTIONAL_IN_DATASET = frozenset({"target_transform"})
 PREDICTION_COLUMNS = ["gene_id", "name", "chrom", "tss", "strand", "split", "target", "predicted"]
 
 
@@ -177,7 +179,7 @@ def check_compatible(meta: dict, dataset: Any) -> None:
     problems = []
     for key in sorted(set(trained) | set(current)):
         a, b = trained.get(key), current.get(key)
-        if a == b:
+        if a == b or (key in _OPTIONAL_IN_DATASET and b is None):
             continue
         if isinstance(a, list) and isinstance(b, list):
             missing = [x for x in a if x not in b]
