@@ -127,7 +127,7 @@ def train_simulated(
     """Train ``variant`` (soft by default) with the scale's CPU recipe."""
     from seq2exp_cli.dataset import PreparedDataset
     from seq2exp_cli.model.config import ModelConfig
-    from seq2exp_cli.training import TrainConfig, fit
+    from seq2exp_cli.training import TrainConfig, fit, prepare_run_dir
 
     data = PreparedDataset(dataset_dir)
     model_config = ModelConfig.for_data(
@@ -139,6 +139,7 @@ def train_simulated(
         eval_every=recipe["eval_every"], checkpoint_every=recipe["eval_every"], seed=seed, device=device,
         warmup_steps=recipe["max_steps"] // 10,
     )
+    prepare_run_dir(run_dir, force=True, resume=False)
     fit(data, run_dir, model_config, train_config, command=["seq2exp", "quickstart", f"(train {variant})"])
 
 
@@ -297,8 +298,7 @@ def format_table(result: QuickstartResult) -> str:
     header = ["method", "calls", "precision", "recall", "AUPRC", f"precision @ recall {recall_column[-4:]}"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
-    for row in table.itertuples(index=False):
-        values = row._asdict()
+    for values in table.to_dict(orient="records"):
         lines.append(
             f"| {values['method']} | {int(values['calls']) if np.isfinite(values['calls']) else '-'} | "
             f"{values['call_precision']:.3f} | {values['call_recall']:.3f} | {values['auprc']:.3f} | "
