@@ -335,7 +335,7 @@ def fit(
     train_config: TrainConfig,
     *,
     resume: bool = False,
-    command: list[str] | None = None,
+    command: str | list[str] | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     model_factory: Callable[[Any], torch.nn.Module] | None = None,
     loss_fn: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict]] | None = None,
@@ -450,7 +450,7 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
         generator=torch.Generator(),  # keeps the global torch RNG untouched by the loader
     )
     run_record = {
-        "command": command or sys.argv, "status": "running", "run_dir": str(run_dir),
+        "command": command or " ".join(sys.argv), "status": "running", "run_dir": str(run_dir),
         "dataset": str(where), "device": str(device), "world_size": world, "seed": cfg.seed,
         "variant": getattr(model_config, "variant", None), "model_config": model_dict,
         "train_config": cfg.to_dict(), "data_config": data_config,
