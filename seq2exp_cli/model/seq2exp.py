@@ -181,7 +181,7 @@ class Seq2Exp(nn.Module):
             sample = torch.distributions.Beta(alpha, beta).rsample()
             if self.variant == "hard":
                 # Forward value 0/1, gradient of the soft sample (straight-through estimator).
-                return (sample >= thr).to(sample.dtype) + sample - sample.detach()
+                return (sample >= thr).to(sample.dtype) + (sample - sample.detach())
             return sample
         mean = alpha / (alpha + beta)
         return (mean >= thr).to(mean.dtype) if self.variant == "hard" else mean
