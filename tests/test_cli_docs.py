@@ -83,7 +83,8 @@ def test_toy_group_rendering(gen):
 
     @toy.command("do-it", epilog="Notes after the options.")
     @click.argument("inputs", nargs=-1, type=click.Path())
-    @click.option("--mode", type=click.Choice(["a|b", "c"]), default="c", show_default=True, help="Pick a|b or c.")
+    @click.option("--mode", type=click.Choice(["a|b", "c"]), default="c", show_default=True,
+                  help="Pick a|b or c.")
     @click.option("-n", "--count", type=click.IntRange(1, 9), default=3, help="How many.")
     @click.option("--out", required=True, help="Output.")
     @click.option("--tag", multiple=True, help="A tag.")
@@ -111,7 +112,8 @@ def test_toy_group_rendering(gen):
 
 
 def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120,
+                          check=False)
 
 
 def test_group_help_does_not_import_torch(tmp_path):
@@ -152,6 +154,7 @@ def test_subcommand_help_does_not_import_torch(tmp_path):
 def test_version_flag_prints_the_version(tmp_path):
     for flag in ("-V", "--version"):
         done = subprocess.run([sys.executable, "-m", "seq2exp_cli", flag], capture_output=True, text=True,
+                              check=False,
                               cwd=tmp_path, timeout=120)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == f"seq2exp, version {seq2exp_cli.__version__}"

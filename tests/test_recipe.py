@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,11 @@ from packaging.utils import canonicalize_name
 
 import seq2exp_cli
 from seq2exp_cli.cli import SUBCOMMANDS, cli
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as a package
+    tomllib = pytest.importorskip("tomli", reason="Python 3.10 needs tomli to read pyproject.toml")
 
 jinja2 = pytest.importorskip("jinja2", reason="jinja2 not installed (pip install '.[test]')")
 yaml = pytest.importorskip("yaml", reason="pyyaml not installed (pip install '.[test]')")
@@ -42,7 +46,7 @@ def render_meta(path: Path = META) -> dict[str, Any]:
     template = env.from_string(path.read_text())
     text = template.render(
         PYTHON="$PYTHON", pin_subpackage=pin_subpackage, pin_compatible=pin_subpackage,
-        compiler=lambda lang: f"{lang}-compiler", load_setup_py_data=lambda: {}, environ={},
+        compiler=lambda lang: f"{lang}-compiler", load_setup_py_data=dict, environ={},
     )
     return yaml.safe_load(text)
 
@@ -86,7 +90,8 @@ def dependency_problems(recipe: dict[str, Any], pyproject: dict[str, Any]) -> li
         problems.append(f"run requirement {name} is not a pyproject dependency")
     for name in sorted(set(seen) & set(expected)):
         if seen[name] != expected[name]:
-            problems.append(f"{name}: recipe bound {seen[name] or '(none)'} != pyproject bound {expected[name] or '(none)'}")
+            problems.append(f"{name}: recipe bound {seen[name] or '(none)'} != "
+                            f"pyproject bound {expected[name] or '(none)'}")
     return problems
 
 
@@ -160,7 +165,8 @@ def test_dependency_check_catches_drift(recipe, pyproject):
 
     extra = copy.deepcopy(recipe)
     extra["requirements"]["run"].append("matplotlib >=3.7")
-    assert dependency_problems(extra, pyproject) == ["run requirement matplotlib is not a pyproject dependency"]
+    assert dependency_problems(extra, pyproject) == [
+        "run requirement matplotlib is not a pyproject dependency"]
 
     pypi_name = copy.deepcopy(recipe)
     pypi_name["requirements"]["run"] = [("torch >=2.1" if r.startswith("pytorch") else r)

@@ -37,8 +37,10 @@ def _require(module: str, install: str) -> None:
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 300) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
-    assert done.returncode == 0, f"{' '.join(map(str, args))} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout,
+                          check=False)
+    command = " ".join(map(str, args))
+    assert done.returncode == 0, f"{command} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
@@ -74,8 +76,8 @@ def test_artifact_names_carry_the_version(artifacts):
 
 def test_twine_check_passes(artifacts):
     _require("twine", "pip install '.[dev]'")
-    out = _run([sys.executable, "-m", "twine", "check", "--strict", str(artifacts["wheel"]), str(artifacts["sdist"])],
-               cwd=artifacts["tmp"])
+    out = _run([sys.executable, "-m", "twine", "check", "--strict", str(artifacts["wheel"]),
+                str(artifacts["sdist"])], cwd=artifacts["tmp"])
     assert out.count("PASSED") == 2, out
 
 
@@ -87,7 +89,8 @@ def test_wheel_contents(artifacts):
         entry_points = wheel.read(f"{dist_info}/entry_points.txt").decode()
     assert "seq2exp_cli/__init__.py" in names and "seq2exp_cli/cli/__init__.py" in names
     assert f"{dist_info}/licenses/LICENSE" in names
-    assert not [n for n in names if n.startswith("tests/") or "gpl" in n.lower()], "tests or GPL files in the wheel"
+    unwanted = [n for n in names if n.startswith("tests/") or "gpl" in n.lower()]
+    assert not unwanted, f"tests or GPL files in the wheel: {unwanted}"
     assert f"Version: {seq2exp_cli.__version__}" in metadata
     assert "License-Expression: MIT" in metadata
     assert "seq2exp = seq2exp_cli.cli:main" in entry_points
@@ -103,10 +106,11 @@ def test_installed_wheel_runs_every_help(artifacts, tmp_path):
     python = venv / "bin" / "python"
     env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)  # the source tree must not leak in
-    _run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(artifacts["wheel"])], cwd=tmp_path,
-         env=env)
+    _run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(artifacts["wheel"])],
+         cwd=tmp_path, env=env)
     # the venv's own copy is the one imported, not the checkout
-    where = _run([str(python), "-c", "import seq2exp_cli; print(seq2exp_cli.__file__)"], cwd=tmp_path, env=env)
+    where = _run([str(python), "-c", "import seq2exp_cli; print(seq2exp_cli.__file__)"], cwd=tmp_path,
+                 env=env)
     assert Path(where.strip()).resolve().is_relative_to(venv.resolve()), where
     exe = str(venv / "bin" / "seq2exp")
     assert _run([exe, "-V"], cwd=tmp_path, env=env).strip() == f"seq2exp, version {seq2exp_cli.__version__}"
