@@ -104,6 +104,8 @@ def init_distributed(device: torch.device) -> bool:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     torch.distributed.init_process_group(backend=backend)
+    if rank() != 0:  # one copy of each progress message, from rank 0
+        logging.getLogger("seq2exp_cli").setLevel(logging.WARNING)
     log.info("joined process group: rank %d of %d (%s)", rank(), world_size(), backend)
     return True
 

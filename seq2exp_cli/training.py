@@ -436,8 +436,9 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
-            # variants (nomask, seqonly) leave parts of the network out of the graph
-            find_unused_parameters=True,
+            # some variants leave parts of the network out of the graph; the set never changes
+            # between steps, which static_graph handles without a graph traversal per step
+            static_graph=True,
         )
 
     from seq2exp_cli.dataset import GeneWindows
