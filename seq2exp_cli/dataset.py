@@ -15,7 +15,7 @@ A dataset is a directory that describes itself (see docs/architecture.md):
     all regions concatenated, memory-mapped; tracks channel-major (n_tracks, total_bp); a
     window is one row slice per array.
 ``arrays/hic.f32``
-    (n_genes, window // hic_bin + 1): contact of each gene's TSS bin with the bins under its
+    (n_genes, (window - 1) // hic_bin + 2): contact of each gene's TSS bin with the bins under its
     window, stored as log10(1 + contact). Never per bp.
 ``blacklist.bed``
     blacklist intervals (FASTA names), kept as intervals, never as a per-base array.
@@ -67,9 +67,11 @@ def window_bounds_array(tss: np.ndarray, minus: np.ndarray, window: int) -> np.n
 
 def hic_bins_for_window(start: int, window: int, bin_size: int) -> tuple[int, int, int]:
     """First Hi-C bin under the window, how many bins the store keeps, and the window's offset
-    inside the first bin. ``window // bin_size + 1`` bins always cover the window."""
+    inside the first bin. ``(window - 1) // bin_size + 2`` bins cover the window whatever its
+    offset in the first bin (up to bin_size - 1), also when the window is not a multiple of
+    the bin size."""
     first = start // bin_size  # floor division: correct for negative starts too
-    return first, window // bin_size + 1, start - first * bin_size
+    return first, (window - 1) // bin_size + 2, start - first * bin_size
 
 
 @dataclass(frozen=True)

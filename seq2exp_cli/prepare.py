@@ -415,7 +415,7 @@ def _write_hic(
     bin_size = opts.hic_resolution
     starts = window_bounds_array(genes["tss"].to_numpy(np.int64), (genes["strand"] == "-").to_numpy(), opts.window)
     first_bins = starts // bin_size
-    n_bins = opts.window // bin_size + 1
+    _, n_bins, _ = hic_bins_for_window(0, opts.window, bin_size)
     genes["hic_offset"] = starts - first_bins * bin_size
     out = np.memmap(path, dtype=np.float32, mode="w+", shape=(max(len(genes), 1), n_bins))
     anchors = genes["tss"].to_numpy(np.int64) // bin_size
@@ -430,8 +430,7 @@ def _write_hic(
     del out
     if hasattr(reader, "close"):
         reader.close()
-    _, n_check, _ = hic_bins_for_window(0, opts.window, bin_size)
-    return {**source, "resolution": bin_size, "n_bins": n_check, "value": "log10(1 + contact)"}
+    return {**source, "resolution": bin_size, "n_bins": n_bins, "value": "log10(1 + contact)"}
 
 
 def _promoter_features(

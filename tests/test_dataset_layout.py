@@ -35,12 +35,16 @@ def test_complement_is_an_involution_and_keeps_n():
     assert np.array_equal(COMPLEMENT[COMPLEMENT[codes]], codes)
 
 
+@pytest.mark.parametrize("window", [4_096, 20_000, 20_001, 7_500])
 @pytest.mark.parametrize("start", [-12_345, 0, 4_999, 5_000, 77_777])
-def test_hic_bins_cover_the_window(start):
-    first, n_bins, offset = hic_bins_for_window(start, 20_000, 5_000)
+def test_hic_bins_cover_the_window(start, window):
+    first, n_bins, offset = hic_bins_for_window(start, window, 5_000)
     assert first * 5_000 + offset == start and 0 <= offset < 5_000
-    last_bin = (start + 20_000 - 1) // 5_000
+    last_bin = (start + window - 1) // 5_000
     assert first + n_bins - 1 >= last_bin
+    # the store's bin count does not depend on the start: check the worst offset too
+    assert hic_bins_for_window(4_999, window, 5_000)[1] == n_bins
+    assert (4_999 + window - 1) // 5_000 < n_bins
 
 
 def test_merge_intervals():

@@ -319,3 +319,12 @@ def test_existing_output_needs_force(inputs, tmp_path):
     assert (out / "keep.txt").read_text() == "mine"
     assert run(base_args(inputs, out) + ["--force"]).exit_code == 0
     assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+
+
+def test_window_not_a_multiple_of_the_hic_bin(inputs, tmp_path):
+    """Regression: window // bin + 1 Hi-C bins were one short for such windows (IndexError)."""
+    out = tmp_path / "odd"
+    assert run(_with(base_args(inputs, out), "--window", "4096")).exit_code == 0
+    ds = PreparedDataset(out)
+    for i in range(len(ds)):
+        assert ds.load_gene(i)["signals"].shape == (4096, 3)
