@@ -209,10 +209,11 @@ def check_compatible(meta: dict, dataset: Any) -> None:
 
 
 def _loader(dataset: Any, indices: np.ndarray, batch_size: int, num_workers: int, device: torch.device):
-    from seq2exp_cli.dataset import GeneWindows
+    from seq2exp_cli.dataset import GeneWindows, collate_windows
 
     return torch.utils.data.DataLoader(
         GeneWindows(dataset, indices),
+        collate_fn=collate_windows,
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,

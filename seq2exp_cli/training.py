@@ -441,10 +441,11 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
             static_graph=True,
         )
 
-    from seq2exp_cli.dataset import GeneWindows
+    from seq2exp_cli.dataset import GeneWindows, collate_windows
 
     loader = torch.utils.data.DataLoader(
         GeneWindows(dataset, train_idx),
+        collate_fn=collate_windows,
         batch_sampler=_BatchPlan(len(train_idx), cfg.batch_size, cfg.seed, epoch, batch_in_epoch),
         num_workers=cfg.num_workers,
         pin_memory=device.type == "cuda",
