@@ -409,7 +409,10 @@ def call_and_write(
     total_bp = int((peaks.drop_duplicates(subset=["chrom", "start", "end"]).eval("end - start")).sum()) \
         if n_elements else 0
     if n_elements == 0:
-        log.warning("no elements pass the threshold (score cutoff %s); wrote empty files", f"{cutoff:.6g}")
+        top = max((float(track.runs(c).values.max()) for c in track.chroms if len(track.runs(c).values)), default=0.0)
+        log.warning("no elements pass the threshold (score cutoff %s; the highest score is %.3g); wrote empty "
+                    "files; a trained bottleneck keeps scores near its marginal mean mu, so try --top-fraction "
+                    "or -q", f"{cutoff:.6g}", top)
     else:
         log.info("%d elements (%d bp), %d summits, %d element-gene links", n_elements, total_bp, len(peaks), n_links)
     return {
