@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 RECIPES: dict[str, dict[str, Any]] = {
     "tiny": {"resolution": 100, "d_model": 32, "n_layers": 1, "max_steps": 80, "batch_size": 8,
              "lr": 3e-3, "eval_every": 40},
-    "small": {"resolution": 200, "d_model": 32, "n_layers": 1, "max_steps": 800, "batch_size": 8,
-              "lr": 3e-3, "eval_every": 200},
+    "small": {"resolution": 200, "d_model": 32, "n_layers": 1, "max_steps": 300, "batch_size": 8,
+              "lr": 3e-3, "eval_every": 100},
 }
 #: elements are the top 5% of scored bases: a trained bottleneck pulls every score towards its
 #: marginal mean (mu = 0.1), so a fixed cutoff such as 0.5 can leave nothing
