@@ -177,7 +177,7 @@ def fake_model(monkeypatch):
 def test_model_mode_outputs_and_links(tmp_path, fake_model) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "data").mkdir()
-    r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "m.bed"), "-l", "100"])
+    r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "m.bed"), "-l", "100", "-c", "0.5"])
     assert r.exit_code == 0, r.output
     peaks = read_table(tmp_path / "m.bed", "narrowPeak")
     assert tuple(peaks.columns) == NARROWPEAK_COLUMNS
@@ -193,6 +193,20 @@ def test_model_mode_outputs_and_links(tmp_path, fake_model) -> None:
     assert not list(tmp_path.glob(".seq2exp_gene_scores*"))        # the spill is removed
     r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "n.bed"), "-c", "1.5"])
     assert r.exit_code == 1 and "[0, 1]" in r.output
+
+
+def test_model_mode_defaults_to_a_share_of_the_scored_bases(tmp_path, fake_model) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "data").mkdir()
+    r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "d.bed"), "-l", "1"])
+    assert r.exit_code == 0, r.output
+    record = json.loads((tmp_path / "d.run.json").read_text())
+    assert record["parameters"]["top_fraction"] == 0.05 and record["parameters"]["cutoff"] is None
+    r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "e.bed"), "-l", "1",
+             "--top-fraction", "0.05"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "d.bed").read_text().replace("d_element", "x") == (tmp_path / "e.bed").read_text().replace(
+        "e_element", "x")
 
 
 def test_model_mode_rejects_a_mismatched_dataset(tmp_path, fake_model, monkeypatch) -> None:

@@ -34,6 +34,9 @@ bedGraph gaps) never count as above the cutoff.
 """
 
 
+DEFAULT_TOP_FRACTION = 0.05
+
+
 @click.command("call-elements", epilog=_EPILOG, context_settings={"show_default": True})
 @click.argument("run_dir", required=False, type=click.Path(exists=True, path_type=Path))
 @click.argument("dataset", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -50,8 +53,8 @@ bedGraph gaps) never count as above the cutoff.
 @click.option("--combine", type=click.Choice(["max", "mean"]), default="max",
               help="How overlapping gene windows combine into one track.")
 @click.option("-c", "--cutoff", type=float, default=None,
-              help="Score cutoff (score >= cutoff; mask scores are in [0, 1]). Default 0.5 when no "
-                   "other threshold is given.")
+              help="Score cutoff (score >= cutoff; mask scores are in [0, 1]). Without any threshold: "
+                   "--top-fraction 0.05 in model mode, --cutoff 0.5 with --from-bigwig/--from-bedgraph.")
 @click.option("-p", "--pvalue", type=float, default=None, help="Keep bases with p <= this (e.g. 1e-5).")
 @click.option("-q", "--qvalue", type=float, default=None, help="Keep bases with BH q <= this (e.g. 0.01).")
 @click.option("--top-fraction", type=float, default=None,
@@ -92,7 +95,12 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
     if (prior_mu is None) != (prior_sigma is None):
         raise click.UsageError("give both --prior-mu and --prior-sigma, or neither")
     if all(v is None for v in (cutoff, pvalue, qvalue, top_fraction)):
-        cutoff = 0.5
+        # a trained bottleneck keeps its scores near the marginal mean mu (0.1 for soft), so a fixed
+        # score cutoff often calls nothing; the model's default is a share of the scored bases
+        if model_free:
+            cutoff = 0.5
+        else:
+            top_fraction = DEFAULT_TOP_FRACTION
     settings = CallSettings(
         cutoff=cutoff, pvalue=pvalue, qvalue=qvalue, top_fraction=top_fraction, min_length=min_length,
         max_gap=max_gap, call_summits=call_summits, cutoff_analysis=cutoff_analysis,
