@@ -12,6 +12,7 @@ Under torchrun (``WORLD_SIZE > 1``) genes are sharded across ranks as ``indices[
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -94,7 +95,9 @@ def rank() -> int:
 def init_distributed(device: torch.device) -> bool:
     """Join torchrun's process group when ``WORLD_SIZE > 1`` (NCCL on CUDA, gloo on CPU).
 
-    Returns True when this call created the group (the caller then destroys it).
+    The group lives until the process exits (destroyed by an ``atexit`` hook): destroying it and
+    joining again in the same processes (say fit, then predict) can deadlock in the rendezvous,
+    so later calls reuse it. Returns True when this call created the group.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not torch.distributed.is_available():
         return False
@@ -104,10 +107,16 @@ def init_distributed(device: torch.device) -> bool:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     torch.distributed.init_process_group(backend=backend)
+    atexit.register(_leave_process_group)
     if rank() != 0:  # one copy of each progress message, from rank 0
         logging.getLogger("seq2exp_cli").setLevel(logging.WARNING)
     log.info("joined process group: rank %d of %d (%s)", rank(), world_size(), backend)
     return True
+
+
+def _leave_process_group() -> None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def gather_objects(obj: Any) -> list[Any]:

@@ -358,13 +358,9 @@ def fit(
     cfg = train_config
     cfg.validate()
     device = resolve_device(cfg.device)
-    created_group = init_distributed(device)
-    try:
-        return _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
-                    model_factory or _default_model_factory, loss_fn or _default_loss(model_config), t_start)
-    finally:
-        if created_group:
-            torch.distributed.destroy_process_group()
+    init_distributed(device)  # under torchrun; the group lives until the process exits
+    return _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
+                model_factory or _default_model_factory, loss_fn or _default_loss(model_config), t_start)
 
 
 def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress, model_factory, loss_fn, t_start):

@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent(
         prepare_run_dir(run, force=False, resume=False)
     fit(ToyDataset(), run, ToyConfig(noisy=False), cfg, model_factory=ToyModel, loss_fn=toy_loss)
 
-    created = init_distributed(torch.device("cpu"))  # fit left the group; predict joins again
+    created = init_distributed(torch.device("cpu"))  # fit keeps the group: this reuses it
     torch.manual_seed(0)
     frame = predict(ToyModel(ToyConfig()), ToyDataset(), np.arange(23)[::-1], "cpu", batch_size=3)
     if rank() == 0:
