@@ -32,6 +32,7 @@ from seq2exp_cli.dataset import (
 from seq2exp_cli.errors import InputError
 from seq2exp_cli.io.atomic import atomic_directory
 from seq2exp_cli.io.chroms import build_alias_map, canonical_chrom_key
+from seq2exp_cli.records import jsonable
 from seq2exp_cli.splits import check_splits, split_by_blocks, split_by_chroms, split_from_file
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def prepare_dataset(opts: PrepareOptions, progress: Progress | None = None) -> P
                 "format_version": FORMAT_VERSION,
                 "seq2exp_version": __version__,
                 "command": opts.command or " ".join(sys.argv),
-                "parameters": _jsonable(asdict(opts)),
+                "parameters": jsonable(asdict(opts)),
                 "window": opts.window,
                 "normalization": opts.normalize,
                 "target_transform": opts.target_transform if opts.expression else None,
@@ -513,13 +514,3 @@ def _fingerprint(path: Path) -> dict[str, Any]:
             digest.update(fh.read(1 << 20))
             kind = "md5_first_1MiB"
     return {"size": stat.st_size, "mtime": int(stat.st_mtime), kind: digest.hexdigest()}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value

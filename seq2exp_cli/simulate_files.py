@@ -16,6 +16,7 @@ import pandas as pd
 
 from seq2exp_cli import __version__
 from seq2exp_cli import simulate_genome as sg
+from seq2exp_cli.records import jsonable
 
 if TYPE_CHECKING:
     from seq2exp_cli.simulate import ChromSim, SimParams
@@ -146,7 +147,7 @@ def write_manifest_dict(
             "reach": "start >= tss - window // 2 + 1 and end <= tss + window // 2",
         },
         "motifs": [asdict(m) for m in sg.MOTIFS],
-        "params": _jsonable(asdict(p)),
+        "params": jsonable(asdict(p)),
         "counts": {
             "chromosomes": len(sizes),
             "genes": len(genes),
@@ -161,11 +162,3 @@ def write_manifest_dict(
         "prepare_command": prepare,
         "seconds": {"generate": round(seconds_generate, 2), "total": round(seconds, 2)},
     }
-
-
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
