@@ -21,13 +21,16 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from seq2exp_cli.elements import ScoreTrack
 from seq2exp_cli.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -421,6 +424,73 @@ def call_and_write(
     }
 
 
+def pack_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """float32[n] -> ``(values, run lengths int32)`` when runs shorten it, else ``(scores, None)``.
+
+    Masks are computed per R-bp bin and expanded to bp, so runs shrink them about R-fold for
+    the trip to rank 0. Exact: a run ends wherever the float32 bit pattern changes, so NaN
+    payloads and -0.0 come back as they were (:func:`unpack_scores`).
+    """
+    data = np.ascontiguousarray(scores, dtype=np.float32)
+    if data.size < 2:
+        return data, None
+    bits = data.view(np.uint32)
+    starts = np.flatnonzero(bits[1:] != bits[:-1]) + 1
+    if 2 * (starts.size + 1) >= data.size:  # values + lengths would not be smaller
+        return data, None
+    starts = np.concatenate([np.zeros(1, np.int64), starts])
+    lengths = np.diff(np.append(starts, data.size)).astype(np.int32)
+    return data[starts], lengths
+
+
+def unpack_scores(values: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """The float32[n] that :func:`pack_scores` packed."""
+    return values if lengths is None else np.repeat(values, lengths)
+
+
+def _rounds_of_masks(masks: Iterable[Any], batch_size: int, failures: list[Exception]) -> Iterable[list[tuple]]:
+    """This rank's masks as one list of packed masks per round of ``batch_size`` genes.
+
+    An exception while extracting ends this rank's stream (later rounds send nothing) and is
+    kept in ``failures``, to be raised once every rank has finished the rounds.
+    """
+    source = iter(masks)
+    while True:
+        chunk: list[tuple] = []
+        try:
+            for mask in source:
+                chunk.append((int(mask.index), str(mask.chrom), int(mask.start), int(mask.end),
+                               *pack_scores(mask.scores)))
+                if len(chunk) == batch_size:
+                    break
+        except Exception as exc:  # noqa: BLE001 -- raised after the last round (no rank may be left waiting)
+            failures.append(exc)
+            return
+        if not chunk:
+            return
+        yield chunk
+        if len(chunk) < batch_size:
+            return
+
+
+def _merged_masks(rounds: Iterable[list[Any]]) -> Iterable[Any]:
+    """Rank 0: the masks of every round in the single-process order.
+
+    Rank r's shard is ``indices[r::world]`` and every round carries ``batch_size`` consecutive
+    genes of each shard, so taking the j-th mask of every rank in rank order, for j = 0, 1, ...,
+    restores the order of ``indices``. ``mean`` then sums in the same order as one process would.
+    """
+    from seq2exp_cli.inference import GeneMask
+
+    for parts in rounds:
+        parts = [p or [] for p in parts]
+        for j in range(max((len(p) for p in parts), default=0)):
+            for part in parts:
+                if j < len(part):
+                    index, chrom, start, end, values, lengths = part[j]
+                    yield GeneMask(index, chrom, start, end, unpack_scores(values, lengths))
+
+
 def call_elements_from_model(
     run_dir: str | os.PathLike,
     dataset_dir: str | os.PathLike,
@@ -428,30 +498,70 @@ def call_elements_from_model(
     settings: CallSettings,
     combine: str = "max",
     split: str = "all",
-    device: str = "auto",
+    device: str | torch.device = "auto",
     batch_size: int = 8,
-) -> dict[str, Any]:
-    """Extract every gene's mask, combine, call, link; returns the summary of call_and_write."""
+) -> dict[str, Any] | None:
+    """Extract every gene's mask, combine, call, link; returns the summary of call_and_write.
+
+    Under torchrun every rank loads the model and the dataset and extracts the masks of its
+    shard of the genes (``indices[rank::world]``, batched on its GPU); the masks stream to
+    rank 0 round by round (one batch per rank per round, packed as runs) through a gloo group,
+    so no filesystem needs to be shared for them and rank 0 holds at most world x batch_size
+    windows at a time. Rank 0 alone combines them in the single-process order (so the outputs
+    equal one process's wherever a gene's mask does not depend on the genes batched with it),
+    calls and writes; the other ranks write nothing and return None. An error on any rank
+    before the calling is raised on every rank.
+    """
+    import torch
+
     from seq2exp_cli import inference
     from seq2exp_cli.dataset import PreparedDataset
 
-    if inference.world_size() > 1:
-        raise InputError("call-elements: running under torchrun is not supported yet; run it as one process "
-                         "(it uses one GPU with --device cuda)")
-    data = PreparedDataset(dataset_dir)
-    model, meta = inference.load_model(run_dir, device)
-    inference.check_compatible(meta, data)
-    config = meta.get("model_config") or {}
+    if batch_size < 1:
+        raise InputError(f"--batch-size {batch_size}: must be >= 1")
+    device = inference.resolve_device(device)
+    inference.init_distributed(device)  # a no-op when the CLI has already joined the group
+    if inference.world_size() > 1 and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        # without a process group every process would call (and write) its own shard alone
+        raise InputError(f"WORLD_SIZE={inference.world_size()}: this torch has no usable torch.distributed; "
+                         "run call-elements as one process")
+    with inference.errors_on_every_rank():
+        data = PreparedDataset(dataset_dir)
+        model, meta = inference.load_model(run_dir, device)
+        inference.check_compatible(meta, data)
+        config = meta.get("model_config") or {}
+        try:
+            background = (float(config["mu"]), float(config["sigma"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{run_dir}: model config has no mu/sigma ({exc}); retrain with this seq2exp") from exc
+        settings.check(background)
+        indices = data.indices(split)
+        if len(indices) == 0:
+            raise InputError(f"{dataset_dir}: no genes in split {split!r}; choose another --split")
+    world, leader = inference.world_size(), inference.rank() == 0
+    per_rank = -(-len(indices) // world)  # the longest shard: ceil(n / world) genes
+    n_rounds = -(-per_rank // batch_size)
+    group = inference.object_group()
+    failures: list[Exception] = []
+    masks = inference.extract_masks(model, data, indices, device=device, batch_size=batch_size)
+    stream = inference.gather_rounds(_rounds_of_masks(masks, batch_size, failures), n_rounds, group)
+    if world > 1:
+        log.info("extracting the masks of %d genes on %d processes (%d rounds)", len(indices), world, n_rounds)
+    spill = GeneScoreSpill(paths["narrowPeak"].parent) if leader else None
     try:
-        background = (float(config["mu"]), float(config["sigma"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{run_dir}: model config has no mu/sigma ({exc}); retrain with this seq2exp") from exc
-    settings.check(background)
-    indices = data.indices(split)
-    if len(indices) == 0:
-        raise InputError(f"{dataset_dir}: no genes in split {split!r}; choose another --split")
-    with GeneScoreSpill(paths["narrowPeak"].parent) as spill:
-        masks = inference.extract_masks(model, data, indices, device=device, batch_size=batch_size)
-        track = combine_gene_scores(data.regions, masks, data.chrom_sizes, combine,
-                                    blacklist=data.region_blacklist, spill=spill)
+        with inference.errors_on_every_rank(group):
+            try:
+                if leader:
+                    track = combine_gene_scores(data.regions, _merged_masks(stream), data.chrom_sizes, combine,
+                                                blacklist=data.region_blacklist, spill=spill)
+            finally:
+                for _ in stream:  # every rank takes every round, even after an error here
+                    pass
+            if failures:
+                raise failures[0]
+        if not leader:
+            return None
         return call_and_write(track, paths, settings, background, spill=spill, genes=data.genes)
+    finally:
+        if spill is not None:
+            spill.close()

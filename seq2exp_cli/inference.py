@@ -7,7 +7,9 @@ the data the model was trained on and the dataset at hand; ``predict`` returns o
 
 Under torchrun (``WORLD_SIZE > 1``) genes are sharded across ranks as ``indices[rank::world]``:
 ``predict`` gathers every shard so each rank returns the full table in the input order;
-``extract_masks`` yields only this rank's genes (the consumer merges).
+``extract_masks`` yields only this rank's genes (the consumer merges, e.g. by streaming them to
+rank 0 with ``gather_rounds``). ``errors_on_every_rank`` turns an error on any rank into an
+error on every rank, so no process is left waiting in a collective.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import atexit
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ import torch
 
 from seq2exp_cli import __version__
 from seq2exp_cli.checkpoints import MODEL_FORMAT, load_checkpoint
-from seq2exp_cli.errors import InputError, ModelMismatchError
+from seq2exp_cli.errors import InputError, ModelMismatchError, Seq2ExpError
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,81 @@ def shard(indices: np.ndarray) -> np.ndarray:
     """This rank's share of ``indices``: ``indices[rank::world]`` (all of them outside torchrun)."""
     indices = np.asarray(indices, dtype=np.int64)
     return indices[rank() :: world_size()] if world_size() > 1 else indices
+
+
+def _distributed() -> bool:
+    return world_size() > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def object_group() -> Any:
+    """A process group for object collectives (pickled Python objects), or None for the default.
+
+    Under NCCL, object collectives copy every pickle to the GPU and back, and ``gather_object``
+    is not supported by every NCCL build, so a gloo group is created over the same ranks; a gloo
+    default group is used as it is. Collective: every rank must call this at the same point.
+    """
+    if not _distributed() or torch.distributed.get_backend() == "gloo":
+        return None
+    return torch.distributed.new_group(backend="gloo")
+
+
+def gather_rounds(items: Iterable[Any], n_rounds: int, group: Any = None, dst: int = 0) -> Iterator[list[Any]]:
+    """Stream one object per rank per round to rank ``dst``, ``n_rounds`` times.
+
+    Round k sends this rank's k-th element of ``items`` (None once ``items`` is exhausted; it is
+    never read past ``n_rounds``), so a rank whose share ran out still takes part. On ``dst``
+    each round yields a list of every rank's object in rank order (its own is passed on without
+    pickling); on the other ranks it yields nothing, but it must still be iterated to the end.
+    Every rank must use the same ``n_rounds``. Memory on ``dst``: one round, i.e. world objects.
+    Outside torchrun each round yields ``[item]``.
+    """
+    source = iter(items)
+    distributed = _distributed()
+    me, world = rank(), world_size()
+    for _ in range(n_rounds):
+        item = next(source, None)
+        if not distributed:
+            yield [item]
+        elif me == dst:
+            parts: list[Any] = [None] * world
+            torch.distributed.gather_object(None, parts, dst=dst, group=group)
+            parts[me] = item
+            yield parts
+        else:
+            torch.distributed.gather_object(item, None, dst=dst, group=group)
+
+
+@contextlib.contextmanager
+def errors_on_every_rank(group: Any = None) -> Iterator[None]:
+    """Run a block on every rank; when it fails on any rank, fail on every rank.
+
+    Collective at the end of the block (every rank must enter it). A rank whose own block raised
+    re-raises that exception; the others raise :class:`Seq2ExpError` naming the first failing
+    process and its one-line message. Without this, a rank that fails alone (a file missing on
+    one node, a GPU out of memory) leaves the others blocked in their next collective. Outside
+    torchrun the block's exception simply propagates.
+    """
+    failure: Exception | None = None
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 -- re-raised below, after telling the other ranks
+        failure = exc
+    if _distributed():
+        if failure is None:
+            note = None
+        elif isinstance(failure, Seq2ExpError):
+            note = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+        else:
+            first = str(failure).splitlines()[0] if str(failure) else ""
+            note = f"{type(failure).__name__}: {first} (see that process's traceback)"
+        notes: list[Any] = [None] * world_size()
+        torch.distributed.all_gather_object(notes, note, group=group)
+        if failure is None:
+            for other, message in enumerate(notes):
+                if message is not None:
+                    raise Seq2ExpError(f"process {other} of {world_size()} failed: {message}")
+    if failure is not None:
+        raise failure
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:

@@ -229,3 +229,21 @@ def test_real_k562_dnase_track_model_free(tmp_path) -> None:
     peaks = read_table(tmp_path / "dnase.bed", "narrowPeak")
     assert len(peaks) > 100 and (peaks["chrom"] == "chr22").all() and (peaks["end"] <= 50_818_468).all()
     assert (peaks["end"] - peaks["start"] >= 500).all() and peaks["score"].between(0, 1000).all()
+
+
+def test_masks_travel_to_rank_0_exactly() -> None:
+    from seq2exp_cli.element_links import pack_scores, unpack_scores
+
+    rng = np.random.default_rng(3)
+    binned = np.repeat(rng.random(50, dtype=np.float32), 100)  # a 100-bp resolution mask
+    binned[:100] = 0.0
+    binned[100:150] = -0.0                                       # a different bit pattern from 0.0
+    binned[4000:4100] = np.nan
+    values, lengths = pack_scores(binned[::-1])                  # minus-strand windows are flipped views
+    assert lengths is not None and len(values) == 51 and lengths.sum() == 5000
+    back = unpack_scores(values, lengths)
+    assert back.dtype == np.float32 and back.view(np.uint32).tolist() == binned[::-1].view(np.uint32).tolist()
+    noisy = rng.random(1000, dtype=np.float32)                   # 1-bp resolution: sent as it is
+    values, lengths = pack_scores(noisy)
+    assert lengths is None and np.array_equal(unpack_scores(values, lengths), noisy)
+    assert unpack_scores(*pack_scores(np.zeros(0, np.float32))).shape == (0,)

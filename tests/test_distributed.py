@@ -1,11 +1,13 @@
-"""torchrun on CPU (gloo, 2 processes) against one process with the same global batch.
+"""torchrun on CPU (gloo, 2 processes) against one process.
 
 The stand-in model of test_training.py goes through ``training.fit`` and
-``inference.predict`` in one launch (process start-up dominates the run time).
+``inference.predict`` in one launch (process start-up dominates the run time); a tiny real
+model goes through ``seq2exp call-elements``, whose masks are sharded and streamed to rank 0.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -97,3 +99,87 @@ def test_ddp_fit_matches_single_process_with_the_same_global_batch(tmp_path):
     pb = pd.read_csv(tmp_path / "one" / "predictions.tsv", sep="\t")
     assert pa["gene_id"].tolist() == [f"G{i}" for i in range(22, -1, -1)]
     pd.testing.assert_frame_equal(pa, pb, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------ call-elements
+
+CALL_WINDOW = 100_000  # neighbouring genes lie ~40 kb apart: up to three windows cover a base
+
+
+@pytest.fixture(scope="module")
+def call_inputs(tmp_path_factory):
+    """A prepared dataset of 11 genes (odd, so the shards differ) and a briefly trained model."""
+    from click.testing import CliRunner
+    from synthetic_inputs import write_synthetic_inputs
+
+    from seq2exp_cli.cli import cli
+
+    root = tmp_path_factory.mktemp("call")
+    inputs = write_synthetic_inputs(root / "inputs", seed=0)
+    genes = root / "genes.gtf"  # drop the last gene: 11 genes
+    genes.write_text("".join(line for line in inputs["gtf"].read_text().splitlines(keepends=True)
+                             if "GENE12" not in line))
+    runner = CliRunner()
+    result = runner.invoke(cli, [
+        "prepare", "--fasta", str(inputs["fasta"]), "--genes", str(genes), "--expression", str(inputs["expression"]),
+        "--track", f"dnase={inputs['dnase']}", "--track", f"h3k27ac={inputs['h3k27ac']}", "--hic",
+        str(inputs["cool"]), "--blacklist", str(inputs["blacklist"]), "--window", str(CALL_WINDOW),
+        "--split-mode", "blocks", "--block-size", "40000", "--valid-fraction", "0.25", "--test-fraction", "0.25",
+        "-o", str(root / "ds")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, [
+        "train", str(root / "ds"), "-o", str(root / "run"), "--d-model", "8", "--n-layers", "1", "--resolution",
+        "100", "--device", "cpu", "--batch-size", "2", "--max-steps", "2", "--eval-every", "2"])
+    assert result.exit_code == 0, result.output
+    return root / "run", root / "ds"
+
+
+def _call_args(run_dir: Path, dataset: Path, out: Path, combine: str) -> list[str]:
+    # 11 genes on 2 ranks with 5 per batch: shards of 6 and 5, two rounds, and rank 1 has
+    # nothing left to send in the second
+    return ["call-elements", str(run_dir), str(dataset), "-o", str(out / "calls.bed"), "--combine", combine,
+            "--device", "cpu", "--batch-size", "5", "--top-fraction", "0.1", "-l", "100",
+            "--bedgraph", str(out / "score.bdg"), "--cutoff-analysis", "--cutoff-analysis-steps", "20"]
+
+
+@pytest.mark.parametrize("combine", ["max", "mean"])
+def test_call_elements_under_torchrun_matches_one_process(call_inputs, tmp_path, combine):
+    from click.testing import CliRunner
+
+    from seq2exp_cli.cli import cli
+
+    run_dir, dataset = call_inputs
+    (tmp_path / "ddp").mkdir()
+    (tmp_path / "one").mkdir()
+    _torchrun(["-m", "seq2exp_cli", *_call_args(run_dir, dataset, tmp_path / "ddp", combine)])
+    result = CliRunner().invoke(cli, _call_args(run_dir, dataset, tmp_path / "one", combine))
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == ["calls.bed", "calls.cutoff_analysis.tsv", "calls.links.bedpe", "calls.links.tsv",
+                     "calls.run.json", "calls.summits.bed", "score.bdg"]
+    # rank 0 alone wrote, and left no temporary (the per-gene spill) behind
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == names
+    for name in names:
+        if name != "calls.run.json":
+            assert (tmp_path / "ddp" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    records = []
+    for side in ("ddp", "one"):
+        text = (tmp_path / side / "calls.run.json").read_text().replace(str(tmp_path / side), "OUT")
+        record = json.loads(text)
+        del record["seconds"], record["command"]
+        records.append(record)
+    assert records[0] == records[1] and records[0]["n_elements"] > 0
+
+
+def test_call_elements_under_torchrun_fails_on_every_rank(call_inputs, tmp_path):
+    run_dir, dataset = call_inputs
+    (tmp_path / "calls.bed").write_text("")  # rank 0 finds an output in the way (no --force)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+           "seq2exp_cli", *_call_args(run_dir, dataset, tmp_path, "max")]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=240, cwd=REPO, check=False)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 2 and all("--force" in line for line in errors), proc.stderr[-3000:]
+    assert sum("process 0 of 2 failed" in line for line in errors) == 1  # rank 1 reports rank 0's error
+    assert "seq2exp_cli/" not in proc.stderr  # no worker traceback (torchrun's own report has none of ours)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.bed"]

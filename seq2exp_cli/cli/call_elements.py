@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import click
 
-
+from seq2exp_cli.errors import InputError
 
 _EPILOG = """\b
 Outputs for -o NAME.bed (NAME = basename without .bed/.narrowPeak; never a directory):
@@ -79,7 +80,12 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
                   cutoff, pvalue, qvalue, top_fraction, min_length, max_gap, call_summits, cutoff_analysis,
                   cutoff_analysis_steps, bigwig, bedgraph, prior_mu, prior_sigma, split, device, batch_size,
                   force) -> None:
-    """Call regulatory elements: RUN_DIR DATASET (model mode) or --from-bigwig/--from-bedgraph."""
+    """Call regulatory elements: RUN_DIR DATASET (model mode) or --from-bigwig/--from-bedgraph.
+
+    In model mode the masks are extracted in batches on the GPU when there is one. Under
+    torchrun the genes are shared out across processes (each on its local GPU); rank 0
+    combines their masks in the one-process order and writes every file.
+    """
     from seq2exp_cli.element_links import CallSettings, call_and_write, check_outputs, output_paths
 
     started = time.time()
@@ -109,9 +115,12 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
     )
     paths = output_paths(output, settings, links=not model_free)
     run_path = paths["summits"].with_name(paths["summits"].name[: -len(".summits.bed")] + ".run.json")
-    check_outputs({**paths, "run record": run_path}, force)
 
     if model_free:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise InputError("--from-bigwig/--from-bedgraph: model-free calling runs in one process; "
+                             "start it without torchrun")
+        check_outputs({**paths, "run record": run_path}, force)
         from seq2exp_cli.elements import track_from_file
 
         background = None if prior_mu is None else (prior_mu, prior_sigma)
@@ -128,9 +137,27 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None, reference=reference)
         summary = call_and_write(track, paths, settings, background)
     else:
+        import torch
+
+        from seq2exp_cli import inference
         from seq2exp_cli.element_links import call_elements_from_model
 
-        summary = call_elements_from_model(run_dir, dataset, paths, settings, combine, split, device, batch_size)
+        # as in predict: under torchrun each process joins the group and uses its local GPU
+        torch_device = inference.resolve_device(device)
+        created = inference.init_distributed(torch_device)
+        try:
+            # rank 0 owns the outputs (the others may not even see its directory); an error
+            # there is reported by every process instead of leaving them waiting
+            with inference.errors_on_every_rank():
+                if inference.rank() == 0:
+                    check_outputs({**paths, "run record": run_path}, force)
+            summary = call_elements_from_model(run_dir, dataset, paths, settings, combine, split, torch_device,
+                                               batch_size)
+        finally:
+            if created:
+                torch.distributed.destroy_process_group()
+        if summary is None:  # not rank 0: rank 0 writes every file
+            return
 
     from seq2exp_cli import __version__
     from seq2exp_cli.io.atomic import atomic_path
