@@ -1,18 +1,21 @@
-"""Benchmark: `seq2exp call-elements --from-bedgraph` against `macs3 bdgpeakcall` on one genome-scale track.
+"""Benchmark: `seq2exp call-elements` (bedGraph and bigWig input) against `macs3 bdgpeakcall` on one genome-scale track.
 
 The track (fixed seed) imitates a combined Seq2Exp mask over 3.46e8 bp (hg38 chr1 + chr21 + chr22
 sizes): 128-bp bins (the model's resolution), background scores ~ Beta(1, 9) rounded to 0.01,
-and elements covering ~2% of the genome (2-10 bins, scores 0.5-1.0). Both tools read the same
-gap-free bedGraph; each runs as its own process, timed wall-clock, with its peak RSS. Regions and
-summits are then compared line by line.
+and elements covering ~2% of the genome (2-10 bins, scores 0.5-1.0). MACS3 and
+`seq2exp --from-bedgraph` read the same gap-free bedGraph; `seq2exp --from-bigwig` reads the
+same runs written as a bigWig. Each command runs as its own process, timed wall-clock and in CPU
+seconds, with its peak RSS, --repeats times in interleaved rounds (medians reported; the cores
+are shared, so the load average is printed). Regions and summits are compared line by line
+with MACS3's.
 
-Usage: python benchmarks/bench_call.py [--workdir DIR] [--keep]
+Usage: python benchmarks/bench_call.py [--workdir DIR] [--keep] [--repeats N] [--before DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import shutil
 import subprocess
 import sys
@@ -50,18 +53,43 @@ def make_bedgraph(path: Path, seed: int = 7) -> tuple[int, int]:
     return sum(SIZES.values()), lines
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """Run ``cmd`` in a wrapper process; returns (wall seconds, peak RSS MiB, stderr tail)."""
+def write_bigwig_from_bedgraph(bedgraph: Path, path: Path) -> int:
+    """The same track as a bigWig, written from the bedGraph's runs; returns the entry count.
+
+    Zero runs carry no entry (absent = 0 in a bigWig), as ``seq2exp``'s own score bigWigs are
+    written, so both files hold the same per-base scores.
+    """
+    import pyBigWig
+
+    from seq2exp_cli.io.bed import read_bedgraph
+
+    n = 0
+    bw = pyBigWig.open(str(path), "w")
+    try:
+        bw.addHeader(list(SIZES.items()), maxZooms=10)
+        for chrom, runs in read_bedgraph(bedgraph).items():
+            keep = runs.values != 0
+            bw.addEntries([chrom] * int(keep.sum()), runs.starts[keep].tolist(), ends=runs.ends[keep].tolist(),
+                          values=runs.values[keep].astype(np.float64).tolist())
+            n += int(keep.sum())
+    finally:
+        bw.close()
+    return n
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, float, float]:
+    """Run ``cmd`` in a wrapper process; returns (wall seconds, CPU seconds user+sys, peak RSS MiB)."""
     wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
                "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-               "w = time.perf_counter() - t; "
-               "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode); "
+               "w = time.perf_counter() - t; u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+               "print(w, u.ru_utime + u.ru_stime, u.ru_maxrss, r.returncode); "
                "sys.stderr.write(r.stderr[-2000:])")
-    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, check=True)
-    wall, rss_kb, rc = out.stdout.split()
+    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, check=True,
+                         env=env, cwd=cwd)
+    wall, cpu, rss_kb, rc = out.stdout.split()
     if int(rc) != 0:
         raise SystemExit(f"command failed ({rc}): {' '.join(cmd)}\n{out.stderr}")
-    return float(wall), int(rss_kb) / 1024, out.stderr
+    return float(wall), float(cpu), int(rss_kb) / 1024
 
 
 def read_peaks(path: Path) -> list[tuple[str, int, int, int]]:
@@ -74,47 +102,101 @@ def read_peaks(path: Path) -> list[tuple[str, int, int, int]]:
     return sorted(rows)
 
 
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a directory holding an older seq2exp_cli package (e.g. from `git archive`) "
+                             "to time in the same rounds, for before/after numbers")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_call."))
     work.mkdir(parents=True, exist_ok=True)
     macs3 = shutil.which("macs3") or str(Path(sys.executable).parent / "macs3")
+    bdg, bw = work / "scores.bdg", work / "scores.bw"
     try:
         t0 = time.perf_counter()
-        bp, lines = make_bedgraph(work / "scores.bdg")
-        print(f"track: {bp:,} bp, {lines:,} bedGraph lines, "
-              f"{(work / 'scores.bdg').stat().st_size / 2**20:.0f} MiB (generated in {time.perf_counter() - t0:.1f} s)")
-        ours_cmd = [sys.executable, "-m", "seq2exp_cli", "-q", "call-elements", "--from-bedgraph",
-                    str(work / "scores.bdg"), "-o", str(work / "ours.bed"), "-c", str(CUTOFF), "-l", str(MIN_LENGTH),
-                    "-g", str(MAX_GAP), "--force"]
-        macs_cmd = [macs3, "bdgpeakcall", "-i", str(work / "scores.bdg"), "-c", str(CUTOFF), "-l", str(MIN_LENGTH),
-                    "-g", str(MAX_GAP), "--outdir", str(work), "-o", "macs3.narrowPeak"]
-        ours_t, ours_mem, _ = timed(ours_cmd)
-        macs_t, macs_mem, _ = timed(macs_cmd)
-        ours, theirs = read_peaks(work / "ours.bed"), read_peaks(work / "macs3.narrowPeak")
-        same_regions = [r[:3] for r in ours] == [r[:3] for r in theirs]
-        same_summits = ours == theirs
-        print(f"seq2exp call-elements: {ours_t:.2f} s wall, peak RSS {ours_mem:.0f} MiB, {len(ours):,} elements")
-        print(f"macs3 bdgpeakcall:     {macs_t:.2f} s wall, peak RSS {macs_mem:.0f} MiB, {len(theirs):,} peaks")
-        print(f"speed-up: {macs_t / ours_t:.1f}x; identical regions: {same_regions}; identical summits: {same_summits}")
-        # the core caller alone, in this process, on the already-parsed track
+        bp, lines = make_bedgraph(bdg)
+        print(f"track: {bp:,} bp, {lines:,} bedGraph lines, {bdg.stat().st_size / 2**20:.0f} MiB "
+              f"(generated in {time.perf_counter() - t0:.1f} s)")
+        t0 = time.perf_counter()
+        entries = write_bigwig_from_bedgraph(bdg, bw)
+        print(f"bigWig: {entries:,} entries (zero runs absent), {bw.stat().st_size / 2**20:.1f} MiB "
+              f"(written in {time.perf_counter() - t0:.1f} s)")
+        params = ["-c", str(CUTOFF), "-l", str(MIN_LENGTH), "-g", str(MAX_GAP)]
+        ours = [sys.executable, "-m", "seq2exp_cli", "-q", "call-elements"]
+        commands = {
+            "macs3 bdgpeakcall (bedGraph)": ([macs3, "bdgpeakcall", "-i", str(bdg), *params, "--outdir", str(work),
+                                              "-o", "macs3.narrowPeak"], work / "macs3.narrowPeak"),
+            "seq2exp --from-bedgraph": ([*ours, "--from-bedgraph", str(bdg), "-o", str(work / "bdg.bed"), *params,
+                                         "--force"], work / "bdg.bed"),
+            "seq2exp --from-bigwig": ([*ours, "--from-bigwig", str(bw), "-o", str(work / "bw.bed"), *params,
+                                       "--force"], work / "bw.bed"),
+            # the start-up floor: interpreter + the modules call-elements imports, no work
+            "start-up only (imports)": ([sys.executable, "-c", ("import seq2exp_cli.cli.call_elements, "
+                                         "seq2exp_cli.element_links, seq2exp_cli.io.bigwig, pyBigWig")], None),
+            # what the start-up would cost if the model-free path did not import pandas
+            "start-up without pandas": ([sys.executable, "-c", "import numpy, click, pyBigWig, zlib, json"], None),
+        }
+        envs: dict[str, dict[str, str] | None] = {name: None for name in commands}
+        if args.before is not None:
+            before_env = {**os.environ, "PYTHONPATH": str(args.before.resolve())}
+            for kind in ("bedgraph", "bigwig"):
+                name = f"seq2exp --from-{kind} (before)"
+                out = work / f"before_{kind}.bed"
+                commands[name] = ([*ours, f"--from-{kind}", str(bdg if kind == "bedgraph" else bw), "-o", str(out),
+                                   *params, "--force"], out)
+                envs[name] = before_env
+        print(f"load average before timing (1, 5, 15 min): {load()} on {os.cpu_count()} cores")
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
+        # rounds interleave the tools, so a burst of load from other jobs hits all of them alike
+        for _ in range(args.repeats):
+            for name, (cmd, _) in commands.items():
+                # `python -m` puts the working directory first on sys.path: run "before" from its own
+                samples[name].append(timed(cmd, envs[name], args.before if envs[name] else None))
+        print(f"load average after timing: {load()}")
+        medians = {name: tuple(float(np.median([s[k] for s in runs])) for k in range(3))
+                   for name, runs in samples.items()}
+        reference = read_peaks(commands["macs3 bdgpeakcall (bedGraph)"][1])
+        macs_wall, macs_cpu, _ = medians["macs3 bdgpeakcall (bedGraph)"]
+        print(f"\n{'':34s} {'wall s (median)':>16s} {'all walls':>20s} {'CPU s':>7s} {'RSS MiB':>8s} "
+              f"{'regions':>8s} {'x wall':>7s} {'x CPU':>6s} identical regions/summits")
+        for name, (cmd, out) in commands.items():
+            wall, cpu, rss = medians[name]
+            walls = "/".join(f"{s[0]:.2f}" for s in samples[name])
+            if out is None:
+                print(f"{name:34s} {wall:16.2f} {walls:>20s} {cpu:7.2f} {rss:8.0f}")
+                continue
+            peaks = read_peaks(out)
+            same_regions = [r[:3] for r in peaks] == [r[:3] for r in reference]
+            print(f"{name:34s} {wall:16.2f} {walls:>20s} {cpu:7.2f} {rss:8.0f} {len(peaks):8,d} "
+                  f"{macs_wall / wall:7.1f} {macs_cpu / cpu:6.1f} {same_regions}/{peaks == reference}")
+        # where our time goes, in this process, on the same files
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from seq2exp_cli import elements as el
         from seq2exp_cli.io.bed import read_bedgraph
 
         t0 = time.perf_counter()
-        parsed = read_bedgraph(work / "scores.bdg")
+        parsed = read_bedgraph(bdg)
         t_read = time.perf_counter() - t0
         track = el.ScoreTrack(SIZES)
         for chrom, runs in parsed.items():
             track.set_runs(chrom, runs)
         t0 = time.perf_counter()
+        bw_track = el.track_from_file(bw, bigwig=True)
+        t_bw = time.perf_counter() - t0
+        t0 = time.perf_counter()
         regions = el.call_regions(track, CUTOFF, MIN_LENGTH, MAX_GAP)
         t_call = time.perf_counter() - t0
-        print(f"in-process: read_bedgraph {t_read:.2f} s, call_regions {t_call:.3f} s ({len(regions):,} regions)")
+        same = all(np.array_equal(getattr(track.runs(c), f), getattr(bw_track.runs(c), f))
+                   for c in SIZES for f in ("starts", "ends", "values"))
+        print(f"\nin-process: read_bedgraph {t_read:.2f} s, track_from_file(bigWig) {t_bw:.2f} s "
+              f"(same runs as the bedGraph: {same}), call_regions {t_call:.3f} s ({len(regions):,} regions)")
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -299,3 +299,59 @@ def test_links_follow_each_genes_own_mask(tmp_path) -> None:
     assert links["score"].tolist() == pytest.approx([0.9, 0.7, 0.8], abs=1e-3)
     bedpe = links_bedpe(links)
     assert bedpe.iloc[1].tolist()[:7] == ["c1", 350, 410, "c1", 350, 351, "x_element_2|B"]
+
+
+def test_bigwig_track_from_entries_equals_per_base_reading(tmp_path) -> None:
+    import pyBigWig
+
+    from seq2exp_cli.io.bigwig import BigWigTrack
+
+    rng = np.random.default_rng(5)
+    sizes = {"c1": 50_000, "c2": 3_000, "c3": 400}
+    path = tmp_path / "s.bw"
+    bw = pyBigWig.open(str(path), "w")
+    bw.addHeader(list(sizes.items()), maxZooms=0)
+    edges = np.unique(np.concatenate(([0], rng.integers(1, 50_000, 3_000), [50_000])))
+    keep = rng.random(edges.size - 1) < 0.7  # gaps = absent = 0
+    starts, ends = edges[:-1][keep], edges[1:][keep]
+    values = rng.choice(np.array([0.0, 0.25, 0.5, 0.75, np.nan, np.inf]), size=starts.size)
+    bw.addEntries(["c1"] * starts.size, starts.tolist(), ends=ends.tolist(), values=values.tolist())
+    bw.addEntries(["c2"], [2_990], ends=[3_000], values=[0.5])  # touches the chromosome end
+    bw.close()
+    track = el.track_from_file(path, bigwig=True)
+    assert track.chroms == ["c1", "c2", "c3"]
+    with BigWigTrack(path) as source:
+        for chrom, size in sizes.items():
+            expected = el.runs_from_array(0, source.read(chrom, 0, size))
+            got = track.runs(chrom)
+            for field in ("starts", "ends", "values"):
+                np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
+
+
+def test_bigwig_overlapping_entries_fall_back_to_per_base_reading() -> None:
+    class Overlapping:
+        path = "fake.bw"
+
+        def intervals(self, chrom):
+            return np.array([0, 5]), np.array([10, 8]), np.array([1.0, 2.0], np.float32)
+
+        def read(self, chrom, start, end):
+            out = np.zeros(end - start, np.float32)
+            out[0:10] = 1.0
+            out[5:8] = 2.0  # the later entry wins, as pyBigWig's values() resolves it
+            return out
+
+    runs = el._bigwig_runs(Overlapping(), "c", 12)
+    assert runs.starts.tolist() == [0, 5, 8, 10] and runs.ends.tolist() == [5, 8, 10, 12]
+    assert runs.values.tolist() == [1.0, 2.0, 1.0, 0.0]
+
+
+def test_element_names_number_regions_and_letter_subpeaks() -> None:
+    regions = pd.DataFrame({
+        "chrom": ["c1", "c1", "c1", "c2", "c2"], "start": [10, 10, 50, 10, 10], "end": [40, 40, 90, 40, 40],
+        "subpeak": [0, 1, 0, 0, 1],
+    })
+    assert el.element_names(regions, "x") == [
+        "x_element_1a", "x_element_1b", "x_element_2", "x_element_3a", "x_element_3b",
+    ]
+    assert el.element_names(regions.iloc[:0], "x") == []

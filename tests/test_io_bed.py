@@ -95,3 +95,42 @@ def test_bigwig_writer_round_trip(tmp_path) -> None:
     with BigWigTrack(tmp_path / "x.bw") as track:
         values = track.read("c1", 0, 100)
     assert values[10:20].tolist() == [0.5] * 10 and values[:10].sum() == 0 and values[20:].sum() == 0
+
+
+def test_fill_gaps_matches_a_per_base_reference() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        size = int(rng.integers(1, 400))
+        edges = np.unique(rng.integers(0, size + 1, int(rng.integers(2, 40))))
+        keep = rng.random(edges.size - 1) < 0.6
+        runs = bed.Runs(edges[:-1][keep].astype(np.int64), edges[1:][keep].astype(np.int64),
+                        rng.choice(np.array([0.0, 0.5, 1.0], np.float32), int(keep.sum())))
+        fill = float(rng.choice([0.0, 0.5]))
+        full = bed.fill_gaps(runs, size, fill=fill)
+        # covers [0, size) with abutting, maximal runs holding the same per-base values
+        assert full.starts[0] == 0 and full.ends[-1] == size
+        assert (full.starts[1:] == full.ends[:-1]).all()
+        assert (full.values[1:] != full.values[:-1]).all()
+        np.testing.assert_array_equal(bed.runs_to_array(full, size), bed.runs_to_array(runs, size, fill=fill))
+
+
+def test_write_table_text_equals_pandas_to_csv(tmp_path) -> None:
+    rng = np.random.default_rng(9)
+    n = 40
+    table = pd.DataFrame({
+        "chrom": [f"chr{k % 3}" for k in range(n)], "start": rng.integers(0, 10**9, n),
+        "end": rng.integers(0, 10**9, n), "name": [f"e_{k}" for k in range(n)],
+        "score": rng.integers(0, 1000, n), "strand": ".",
+        "signalValue": rng.random(n).astype(np.float32),
+        "pValue": np.where(rng.random(n) < 0.2, np.nan, rng.random(n) * 1e4),
+        "qValue": np.array([np.inf, -np.inf, -0.0, 1e-12] * 10), "peak": rng.integers(0, 100, n),
+    })
+    for schema, frame in (("narrowPeak", table), ("links", table.assign(
+            chr=table["chrom"], TargetGene="G", TargetGeneTSS=table["start"], distance=table["peak"],
+            score=table["pValue"])),
+            ("narrowPeak", table.assign(name=["a\tb"] + [f"e{k}" for k in range(1, n)]))):  # quoted -> pandas
+        bed.write_table(tmp_path / "ours.txt", frame, schema)
+        columns, header = bed.SCHEMAS[schema]
+        frame.loc[:, list(columns)].to_csv(tmp_path / "pandas.txt", sep="\t", header=header, index=False,
+                                           float_format="%.6g", lineterminator="\n")
+        assert (tmp_path / "ours.txt").read_text() == (tmp_path / "pandas.txt").read_text()

@@ -177,3 +177,70 @@ def test_sniff_and_specs(tmp_path: Path) -> None:
     for bad in ("dnase", "=x.bw", "dnase=", "dn ase=x.bw", "dn/ase=x.bw"):
         with pytest.raises(InputError):
             parse_track_spec(bad)
+
+
+def _bigwig_with_all_section_types(path: Path) -> dict[str, int]:
+    """bedGraph, varStep and fixedStep sections (pyBigWig writes one kind per addEntries call)."""
+    import pyBigWig
+
+    sizes = {"c1": 100_000, "c2": 5_000, "c3": 800}
+    rng = np.random.default_rng(11)
+    bw = pyBigWig.open(str(path), "w")
+    bw.addHeader(list(sizes.items()), maxZooms=2)
+    edges = np.unique(rng.integers(0, 60_000, 4_000))  # > one block of 1,024 items
+    keep = rng.random(edges.size - 1) < 0.8  # leave gaps
+    starts, ends = edges[:-1][keep], edges[1:][keep]
+    values = rng.normal(size=starts.size).round(3)
+    values[5] = np.nan
+    bw.addEntries(["c1"] * starts.size, starts.tolist(), ends=ends.tolist(), values=values.tolist())
+    bw.addEntries("c1", [70_000, 70_050, 70_300], values=[1.5, 2.5, 3.5], span=20)  # varStep
+    bw.addEntries("c2", 1_000, values=[0.25, 0.5, 0.75, 1.0], span=10, step=30)  # fixedStep
+    bw.close()
+    return sizes
+
+
+def test_bigwig_intervals_native_reader_matches_pybigwig(tmp_path: Path, monkeypatch) -> None:
+    import pyBigWig
+
+    path = tmp_path / "sections.bw"
+    sizes = _bigwig_with_all_section_types(path)
+    reference = pyBigWig.open(str(path))
+    with BigWigTrack(path) as track:
+        for chrom in sizes:
+            starts, ends, values = track.intervals(chrom)
+            expected = np.array(reference.intervals(chrom) or np.zeros((0, 3)), dtype=np.float64)
+            assert starts.dtype == np.int64 and values.dtype == np.float32
+            np.testing.assert_array_equal(starts, expected[:, 0])
+            np.testing.assert_array_equal(ends, expected[:, 1])
+            np.testing.assert_array_equal(values, expected[:, 2].astype(np.float32))
+        assert track._native not in (None, False)  # the numpy reader, not the fallback, answered
+        assert track.intervals("c3")[0].size == 0
+        with pytest.raises(InputError, match="not in this bigWig"):
+            track.intervals("chrX")
+    # a layout the numpy reader refuses falls back to pyBigWig with the same answer
+    from seq2exp_cli.io import bigwig as bigwig_module
+
+    def refuse(self, handle):
+        raise bigwig_module._LayoutError("test")
+
+    monkeypatch.setattr(bigwig_module._NativeIndex, "__init__", refuse)
+    with BigWigTrack(path) as track:
+        starts, ends, values = track.intervals("c2")
+        assert track._native is False
+        assert starts.tolist() == [1_000, 1_030, 1_060, 1_090] and ends.tolist() == [1_010, 1_040, 1_070, 1_100]
+        assert values.tolist() == [0.25, 0.5, 0.75, 1.0]
+
+
+def test_bigwig_intervals_of_real_track_match_pybigwig() -> None:
+    import pyBigWig
+
+    path = KIT / "k562.dnase.chr22.bw"
+    if not path.exists():
+        pytest.skip("k562_chr22 kit not present")
+    with BigWigTrack(path) as track:
+        starts, ends, values = track.intervals("chr22")
+    expected = np.array(pyBigWig.open(str(path)).intervals("chr22"), dtype=np.float64)
+    assert starts.size == expected.shape[0] > 10_000
+    np.testing.assert_array_equal(starts, expected[:, 0])
+    np.testing.assert_array_equal(ends, expected[:, 1])
+    np.testing.assert_array_equal(values, expected[:, 2].astype(np.float32))
