@@ -55,7 +55,8 @@ def test_config_roundtrip_json_safe():
 
 
 @pytest.mark.parametrize("bad", [dict(resolution=7), dict(promoter_bp=500), dict(variant="x"),
-                                 dict(prior_weights=[1.0], prior_offsets=[1.0]), dict(mu=1.5)])
+                                 dict(prior_weights=[1.0], prior_offsets=[1.0]), dict(mu=1.5),
+                                 dict(stem_pool="median")])
 def test_config_validation(bad):
     with pytest.raises(InputError):
         ModelConfig.for_data(DATA, bad.pop("variant", "soft"), **bad)
@@ -66,6 +67,31 @@ def test_config_validation(bad):
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+def test_max_pool_stem_keeps_a_motif_wherever_it_sits_in_the_bin():
+    """stem_pool = "max": e_seq of a bin is GELU(max over the bin of the convolution), so a strong
+    detector hit counts in full wherever it lies in the bin (the mean would dilute it R-fold)."""
+    torch.manual_seed(0)
+    model = Seq2Exp(tiny("nomask", resolution=20, stem_pool="max"))
+    seq = torch.randint(0, 4, (1, 240), dtype=torch.uint8)
+    conv = model.stem.seq_embed
+    expected = torch.nn.functional.gelu(conv(one_hot(seq).transpose(1, 2))[..., :240].reshape(1, 8, 12, 20).amax(-1))
+    assert torch.allclose(model.stem.embed_seq(seq), expected.transpose(1, 2), atol=1e-6)
+    with torch.no_grad():  # channel 0 detects the 3-mer ACG
+        conv.weight.zero_()
+        conv.bias.zero_()
+        conv.weight[0, :, conv.kernel_size[0] // 2 - 1 : conv.kernel_size[0] // 2 + 2] = torch.eye(4)[:, :3] * 10
+    background = torch.full((1, 240), 3, dtype=torch.uint8)  # poly-T: no hit
+    hits = []
+    for pos in (42, 50, 57):  # three places inside bin 2 (40..60)
+        s = background.clone()
+        s[0, pos : pos + 3] = torch.tensor([0, 1, 2])
+        hits.append(model.stem.embed_seq(s)[0, :, 0])
+    assert hits[0][2] > 20 and torch.equal(hits[0], hits[1]) and torch.equal(hits[0], hits[2])
+    mean_model = Seq2Exp(tiny("nomask", resolution=20))
+    mean_model.stem.seq_embed.load_state_dict(conv.state_dict())
+    assert mean_model.stem.embed_seq(s)[0, 2, 0] < hits[0][2] / 10
+
+
 def test_one_hot_and_expand_mask():
     oh = one_hot(torch.tensor([[0, 1, 2, 3, 4]], dtype=torch.uint8))
     assert torch.equal(oh[0], torch.cat([torch.eye(4), torch.zeros(1, 4)]))

@@ -28,6 +28,7 @@ from typing import Any
 
 from seq2exp_cli.errors import InputError
 
+STEM_POOLS = ("mean", "max")
 VARIANTS = ("soft", "hard", "nomask", "seqonly", "signalprior")
 
 PRESETS: dict[str, dict[str, float]] = {
@@ -78,6 +79,9 @@ class ModelConfig:
     hard_threshold: float = 0.5
     # Width of the learned one-hot convolution of the R > 1 stem (motif detectors).
     stem_kernel: int = 15
+    # How the R > 1 stem pools its per-bp motif detectors into a bin: "mean" or "max" (a 12-bp
+    # motif is one position in a 200-bp bin; the max keeps it, the mean dilutes it R-fold).
+    stem_pool: str = "mean"
     # A bin of R bp counts as blacklisted when more than this fraction of its bases is.
     blacklist_bin_fraction: float = 0.5
     # The paper's soft generator sees DNA only; True feeds it e_seq + e_sig.
@@ -126,6 +130,8 @@ class ModelConfig:
                      "mlp_hidden", "stem_kernel"):
             if int(getattr(self, name)) < 1:
                 bad(f"{name}={getattr(self, name)} must be >= 1", f"set {name} to a positive integer")
+        if self.stem_pool not in STEM_POOLS:
+            bad(f"stem_pool {self.stem_pool!r} unknown", f"use one of {', '.join(STEM_POOLS)}")
         if self.window % self.resolution:
             bad(f"window {self.window} is not a multiple of resolution {self.resolution}",
                 "choose a resolution that divides the window (e.g. 1, 50, 100, 125)")

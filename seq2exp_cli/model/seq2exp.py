@@ -68,12 +68,15 @@ class Seq2ExpOutput:
 class Stem(nn.Module):
     """Embeddings. R = 1: e_seq = Linear(4 -> d)(one-hot), e_sig = Linear(S -> d)(signals).
     R > 1: e_seq = mean over R-bp bins of GELU(Conv1d(4 -> d, stem_kernel)(one-hot)) (learned motif
-    detectors, since a mean of one-hot loses order), e_sig = Linear(S -> d)(mean of signals per bin).
+    detectors, since a mean of one-hot loses order); with ``stem_pool = "max"``,
+    GELU(max over the bin of the convolution) (a motif anywhere in the bin counts in full).
+    e_sig = Linear(S -> d)(mean of signals per bin).
     seq [B, L] -> e_seq [B, n, d]; signals [B, L, S] -> (e_sig [B, n, d] or None, pooled [B, n, S])."""
 
     def __init__(self, cfg: ModelConfig, use_signals: bool) -> None:
         super().__init__()
         self.resolution = cfg.resolution
+        self.max_pool = cfg.stem_pool == "max"
         if cfg.resolution == 1:
             self.seq_embed: nn.Module = nn.Linear(4, cfg.d_model)
         else:
@@ -85,8 +88,11 @@ class Stem(nn.Module):
         if self.resolution == 1:
             return self.seq_embed(oh)
         length = oh.shape[1]
-        x = F.gelu(self.seq_embed(oh.transpose(1, 2))[..., :length]).transpose(1, 2)
-        return pool_bins(x, self.resolution)
+        x = self.seq_embed(oh.transpose(1, 2))[..., :length]  # [B, d, L]
+        if self.max_pool:
+            # GELU after the max: the same detectors at a fraction of the per-bp activation cost
+            return F.gelu(F.max_pool1d(x, self.resolution)).transpose(1, 2)
+        return pool_bins(F.gelu(x).transpose(1, 2), self.resolution)
 
     def embed_signals(self, pooled: torch.Tensor) -> torch.Tensor | None:
         return None if self.sig_embed is None else self.sig_embed(pooled)
