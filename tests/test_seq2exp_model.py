@@ -161,6 +161,36 @@ def test_signal_prior_formula():
     assert torch.allclose(model.mask_scores(seq, signals), alpha / (alpha + beta), rtol=1e-5)
 
 
+def test_soft_mask_reaches_the_predictor_through_its_pre_norm():
+    """Regression: the mask used to multiply the embeddings before the predictor's first RMSNorm,
+    which divides the scale out (RMSNorm(m x) = RMSNorm(x)); with the promoter bins always kept,
+    the prediction did not depend on the distal mask at all, so the generator got no gradient
+    from the prediction loss and only the KL shaped it."""
+    torch.manual_seed(0)
+    model = Seq2Exp(tiny("soft", prior_scale=0.0)).eval()
+    seq, signals, features, _ = batch()
+    x = torch.randn(2, 240, 8)
+    first_norm = model.predictor.layers[0].norm
+    assert torch.allclose(first_norm(0.1 * x), first_norm(x), atol=1e-2)  # why: the pre-norm is scale-free
+    predictions = []
+    for keep in (True, False):
+        with torch.no_grad():
+            model.mask_head.weight.zero_()
+            model.mask_head.bias.copy_(torch.tensor([-30.0, 30.0] if keep else [30.0, -30.0]))
+        out = model(seq, signals, features)
+        distal = ~model.promoter
+        assert (out.mask[:, distal] > 0.9).all() if keep else (out.mask[:, distal] < 0.1).all()
+        predictions.append(out.prediction)
+    # (tiny random model: the distal bins move the prediction by ~1e-4; before the fix by ~1e-6)
+    assert (predictions[0] - predictions[1]).abs().min() > 2e-5
+    torch.manual_seed(0)  # and the prediction loss now sends a gradient to the generator
+    model = Seq2Exp(tiny("soft", prior_scale=0.0)).train()
+    out = model(seq, signals, features)
+    prediction_loss(out.prediction, torch.zeros(2)).backward()
+    grad = sum(p.grad.abs().sum() for p in model.generator.parameters() if p.grad is not None)
+    assert grad > 1e-6  # ~3e-5 here; ~6e-9 (through the norm's eps only) before the fix
+
+
 def test_mask_scores_eval_mean_without_promoter_override():
     torch.manual_seed(0)
     model = Seq2Exp(tiny("soft", resolution=4)).train()

@@ -317,7 +317,12 @@ class BiMambaMixer(nn.Module):
 
 
 class BiMambaLayer(nn.Module):
-    """Pre-norm residual block: x + BiMambaMixer(RMSNorm(x)). x: [Bt, L, d] -> same."""
+    """Pre-norm residual block: x + BiMambaMixer(RMSNorm(x)). x: [Bt, L, d] -> same.
+
+    With ``scale`` [Bt, L] (the information-bottleneck mask): s * x + BiMambaMixer(s * RMSNorm(x)).
+    The scale is applied after the norm because RMSNorm(s * x) = RMSNorm(x) for any s > 0: a soft
+    mask multiplied into the input before a pre-norm block would not reach the mixer at all.
+    """
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2,
                  eps: float = 1e-5) -> None:
@@ -325,12 +330,20 @@ class BiMambaLayer(nn.Module):
         self.norm = RMSNorm(d_model, eps)
         self.mixer = BiMambaMixer(d_model, d_state, d_conv, expand)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.mixer(self.norm(x))
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        if scale is None:
+            return x + self.mixer(self.norm(x))
+        s = scale[..., None].to(x.dtype)
+        return s * x + self.mixer(s * self.norm(x))
 
 
 class MambaStack(nn.Module):
-    """``n_layers`` BiMambaLayers followed by a final RMSNorm. x: [Bt, L, d] -> [Bt, L, d]."""
+    """``n_layers`` BiMambaLayers followed by a final RMSNorm. x: [Bt, L, d] -> [Bt, L, d].
+
+    ``input_scale`` [Bt, L] (optional) scales what the first layer reads at each position (see
+    BiMambaLayer): position t contributes in proportion to input_scale[t]. Later layers are not
+    scaled, since their inputs at t already mix in other positions.
+    """
 
     def __init__(self, d_model: int, n_layers: int = 4, d_state: int = 16, d_conv: int = 4,
                  expand: int = 2, eps: float = 1e-5) -> None:
@@ -338,7 +351,7 @@ class MambaStack(nn.Module):
         self.layers = nn.ModuleList(BiMambaLayer(d_model, d_state, d_conv, expand, eps) for _ in range(n_layers))
         self.norm_f = RMSNorm(d_model, eps)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x)
+    def forward(self, x: torch.Tensor, input_scale: torch.Tensor | None = None) -> torch.Tensor:
+        for k, layer in enumerate(self.layers):
+            x = layer(x, input_scale if k == 0 else None)
         return self.norm_f(x)

@@ -6,13 +6,14 @@ S signals, F per-gene features, d = d_model.
 
 Variants (config.variant):
 - ``soft``: generator over e_seq, mask ~ Beta (rsample in training, mean in evaluation).
-- ``hard``: mask = 1[sample >= 0.5] with a straight-through gradient; the kept embeddings are
-  multiplied by that mask value, so the prediction loss reaches the generator (the reference
+- ``hard``: mask = 1[sample >= 0.5] with a straight-through gradient; what the predictor reads
+  at each bin is multiplied by that mask value, so the prediction loss reaches the generator (the reference
   selects by boolean indexing and only the KL trains its generator, METHOD section 4.2).
 - ``nomask``: predictor on all positions ("Caduceus with signals").
 - ``seqonly``: predictor on the DNA only (signals ignored).
 - ``signalprior``: the mask comes from the fixed signal prior alone (no generator).
-Overrides, always: mask 0 on blacklisted positions, then 1 on the central promoter_bp (the
+The mask scales the predictor's first-layer input *after* its RMSNorm (MambaStack input_scale):
+multiplied in before the norm, a soft mask would be divided out again. Overrides, always: mask 0 on blacklisted positions, then 1 on the central promoter_bp (the
 promoter wins). The KL is averaged over positions neither override touches (METHOD 4.9).
 """
 
@@ -223,11 +224,13 @@ class Seq2Exp(nn.Module):
             mask = torch.where(black, torch.zeros_like(mask), mask)
             mask = torch.where(promoter, torch.ones_like(mask), mask)
             kl = self._kl(alpha, beta, ~black & ~promoter)
-            x = x * mask[..., None]
+            # The mask scales what the predictor reads at each bin after its first norm (scaling
+            # x itself would be undone by that RMSNorm; see BiMambaLayer).
+            h = self.predictor(x, input_scale=mask)  # [B, n, d]
         else:
             mask = torch.ones(b, cfg.n_bins, device=x.device, dtype=x.dtype)
             kl = torch.zeros(b, device=x.device, dtype=x.dtype)
-        h = self.predictor(x)  # [B, n, d]
+            h = self.predictor(x)  # [B, n, d]
         p0, p1 = cfg.promoter_bins()
         pooled_h = h[:, p0:p1].mean(1)  # mean over the central promoter bins: [B, d]
         z = torch.cat([pooled_h, features.to(pooled_h.dtype)], dim=1)
