@@ -6,6 +6,9 @@ that threshold over an element. Rather than run the model twice, :class:`GeneSco
 each gene's per-bp scores in a temporary float16 file next to the outputs (about 2 bytes per bp
 per gene: 400 kB for a 200-kb window) and removes it afterwards.
 
+pandas is imported only where a DataFrame is built (links) or arrives (a dataset's regions and
+genes, model mode): the model-free path of :func:`call_and_write` works on numpy columns.
+
 float16 keeps about 3 significant digits. Rounding is monotone, so a gene whose float32 score
 reaches the threshold t somewhere in an element still passes ``float16(score) >= float16(t)``;
 a gene just below t (within half a float16 step) may pass too. Link scores are reported at
@@ -24,13 +27,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from seq2exp_cli.element_tables import first_region_rows
 from seq2exp_cli.elements import ScoreTrack
 from seq2exp_cli.errors import InputError
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
+
+    from seq2exp_cli.io.bed import ColumnTable
 
 log = logging.getLogger(__name__)
 
@@ -176,12 +182,12 @@ def combine_gene_scores(
 
 
 def link_elements(
-    elements: pd.DataFrame, spill: GeneScoreSpill, genes: pd.DataFrame, threshold: float,
+    elements: ColumnTable | pd.DataFrame, spill: GeneScoreSpill, genes: pd.DataFrame, threshold: float,
 ) -> pd.DataFrame:
     """One row per (element, gene) where the gene's own scores reach ``threshold`` in the element.
 
     Args:
-        elements: narrowPeak-like DataFrame with chrom, start, end, name (one row per element;
+        elements: narrowPeak-like table with chrom, start, end, name (one row per element;
             duplicate sub-peak rows are collapsed to the first).
         spill: the per-gene scores stored while combining.
         genes: the dataset's gene table (row i = gene index i) with name, gene_id, tss.
@@ -192,15 +198,21 @@ def link_elements(
         distance = |element midpoint - TSS|, score = the gene's max score over the element),
         ordered as the elements, then by TSS.
     """
+    import pandas as pd
+
     columns = ["chr", "start", "end", "name", "TargetGene", "TargetGeneTSS", "distance", "score"]
-    elems = elements.drop_duplicates(subset=["chrom", "start", "end"]).reset_index(drop=True)
-    if elems.empty or len(spill) == 0:
+    first = first_region_rows(elements)
+    if first.size == 0 or len(spill) == 0:
         return pd.DataFrame({c: [] for c in columns})
+    elem_chrom = np.asarray(elements["chrom"]).astype(str).astype(object)[first]
+    elem_start = np.asarray(elements["start"], np.int64)[first]
+    elem_end = np.asarray(elements["end"], np.int64)[first]
+    elem_name = np.asarray(elements["name"], dtype=object)[first]
     t16 = np.float16(threshold)
-    per_chrom = {
-        str(c): (g["start"].to_numpy(np.int64), g["end"].to_numpy(np.int64), g.index.to_numpy())
-        for c, g in elems.groupby("chrom", sort=False)
-    }
+    per_chrom = {}
+    for chrom in dict.fromkeys(elem_chrom.tolist()):  # first-seen order, as the elements come
+        at = np.flatnonzero(elem_chrom == chrom)
+        per_chrom[str(chrom)] = (elem_start[at], elem_end[at], at)
     names = genes["name"].astype(str).where(genes["name"].astype(str).str.len() > 0, genes["gene_id"].astype(str))
     names = names.to_numpy()
     tss = genes["tss"].to_numpy(np.int64)
@@ -227,10 +239,10 @@ def link_elements(
     e = np.concatenate(hits_elem)
     g = np.concatenate(hits_gene)
     out = pd.DataFrame({
-        "chr": elems["chrom"].to_numpy()[e],
-        "start": elems["start"].to_numpy(np.int64)[e],
-        "end": elems["end"].to_numpy(np.int64)[e],
-        "name": elems["name"].to_numpy()[e],
+        "chr": elem_chrom[e],
+        "start": elem_start[e],
+        "end": elem_end[e],
+        "name": elem_name[e],
         "TargetGene": names[g],
         "TargetGeneTSS": tss[g],
         "score": np.concatenate(hits_score),
@@ -244,6 +256,8 @@ def link_elements(
 
 def links_bedpe(links: pd.DataFrame) -> pd.DataFrame:
     """BEDPE rows: the element, the 1-bp TSS, name ``ELEMENT|GENE`` and the link score."""
+    import pandas as pd
+
     return pd.DataFrame({
         "chrom1": links["chr"], "start1": links["start"], "end1": links["end"],
         "chrom2": links["chr"], "start2": links["TargetGeneTSS"], "end2": links["TargetGeneTSS"] + 1,
@@ -384,9 +398,9 @@ def call_and_write(
         cutoff = el.cutoff_for_fraction(hist, settings.top_fraction)
     log.info("score cutoff %s", "none reached (no base passes)" if not np.isfinite(cutoff) else f"{cutoff:.6g}")
     if np.isfinite(cutoff):
-        regions = el.call_regions(track, cutoff, settings.min_length, settings.max_gap, settings.call_summits)
+        regions = el.call_region_table(track, cutoff, settings.min_length, settings.max_gap, settings.call_summits)
     else:
-        regions = pd.DataFrame({c: [] for c in el.REGION_COLUMNS + ["subpeak"]})
+        regions = el.empty_regions()
     stem = stem_of(paths)
     peaks = el.narrowpeak_table(regions, stem, pq)
     bed.write_table(paths["narrowPeak"], peaks, "narrowPeak")
@@ -395,8 +409,8 @@ def call_and_write(
     if "links" in paths:
         if spill is None or genes is None:
             raise ValueError("call_and_write: links requested without per-gene scores")
-        links = link_elements(peaks, spill, genes, cutoff) if np.isfinite(cutoff) else link_elements(
-            peaks.iloc[:0], spill, genes, 0.0)
+        # no finite cutoff means no elements: link_elements returns the empty table
+        links = link_elements(peaks, spill, genes, cutoff if np.isfinite(cutoff) else 0.0)
         n_links = len(links)
         bed.write_table(paths["links"], links, "links")
         bed.write_table(paths["bedpe"], links_bedpe(links), "bedpe")
@@ -408,9 +422,9 @@ def call_and_write(
             (c, bed.fill_gaps(track.runs(c), track.chrom_sizes[c])) for c in track.chroms))
     if "bigwig" in paths:
         bed.write_bigwig_runs(paths["bigwig"], track.chrom_sizes, track.runs_mapping())
-    n_elements = int(peaks.drop_duplicates(subset=["chrom", "start", "end"]).shape[0])
-    total_bp = int((peaks.drop_duplicates(subset=["chrom", "start", "end"]).eval("end - start")).sum()) \
-        if n_elements else 0
+    elements = first_region_rows(peaks)  # one row per element (sub-peak rows share their element)
+    n_elements = int(elements.size)
+    total_bp = int((peaks["end"][elements] - peaks["start"][elements]).sum())
     if n_elements == 0:
         top = max((float(track.runs(c).values.max()) for c in track.chroms if len(track.runs(c).values)), default=0.0)
         log.warning("no elements pass the threshold (score cutoff %s; the highest score is %.3g); wrote empty "

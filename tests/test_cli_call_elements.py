@@ -247,3 +247,33 @@ def test_masks_travel_to_rank_0_exactly() -> None:
     values, lengths = pack_scores(noisy)
     assert lengths is None and np.array_equal(unpack_scores(values, lengths), noisy)
     assert unpack_scores(*pack_scores(np.zeros(0, np.float32))).shape == (0,)
+
+
+def test_model_free_bigwig_path_never_imports_pandas_or_torch(tmp_path) -> None:
+    """The start-up of model-free calling is a large share of its time: it must stay light."""
+    import subprocess
+    import sys
+
+    from seq2exp_cli.io.bigwig import write_bigwig
+
+    v = np.zeros(3000, np.float32)
+    v[200:900] = 0.9
+    v[1200:1500] = 0.6
+    write_bigwig(tmp_path / "s.bw", {"c1": 3000}, {"c1": v})
+    code = (
+        "import sys\n"
+        "from seq2exp_cli.cli import cli\n"
+        "try:\n"
+        "    cli.main(sys.argv[1:], prog_name='seq2exp')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = sorted(m for m in ('pandas', 'torch', 'scipy') if m in sys.modules)\n"
+        "print('HEAVY', ','.join(heavy))\n"
+    )
+    args = ["call-elements", "--from-bigwig", str(tmp_path / "s.bw"), "-o", str(tmp_path / "o.bed"), "-l", "100",
+            "--call-summits", "--cutoff-analysis", "--bedgraph", str(tmp_path / "o.bdg"), "--bigwig",
+            str(tmp_path / "o.bw")]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY \n" in done.stdout
+    assert (tmp_path / "o.bed").read_text().startswith("c1\t200\t900\to_element_1\t900\t")

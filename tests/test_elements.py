@@ -36,7 +36,7 @@ def toy_track() -> el.ScoreTrack:
 def test_golden_regions_and_narrowpeak_lines(tmp_path) -> None:
     from seq2exp_cli.io.bed import write_table
 
-    regions = el.call_regions(toy_track(), 0.5, min_length=200, max_gap=30)
+    regions = el.call_region_table(toy_track(), 0.5, min_length=200, max_gap=30)
     peaks = el.narrowpeak_table(regions, "toy", None)
     write_table(tmp_path / "toy.bed", peaks, "narrowPeak")
     # element 1: 150 bp at 0.6, 10 bp gap at 0, 130 at 0.8, 10 at 0.95 -> mean 203.5 / 300
@@ -47,7 +47,11 @@ def test_golden_regions_and_narrowpeak_lines(tmp_path) -> None:
     ]
     summits = el.summits_table(peaks)
     assert summits["start"].tolist() == [305, 900, 265]
-    assert (summits["end"] - summits["start"]).eq(1).all()
+    assert (summits["end"] - summits["start"] == 1).all()
+    # a DataFrame of the same regions gives the same rows (call_regions is the DataFrame form)
+    frame_peaks = el.narrowpeak_table(el.call_regions(toy_track(), 0.5, min_length=200, max_gap=30), "toy", None)
+    write_table(tmp_path / "frame.bed", frame_peaks, "narrowPeak")
+    assert (tmp_path / "frame.bed").read_bytes() == (tmp_path / "toy.bed").read_bytes()
 
 
 def el_cols():
@@ -213,7 +217,7 @@ def test_cutoff_analysis_rows_equal_calling() -> None:
     table = el.cutoff_analysis(t, min_length=100, max_gap=30, steps=20)
     assert list(table.columns) == ["cutoff", "n_elements", "total_bp", "mean_length"]
     assert (np.diff(table["cutoff"]) < 0).all()
-    for row in table.itertuples(index=False):
+    for row in table.to_frame().itertuples(index=False):
         r = el.call_regions(t, row.cutoff, min_length=100, max_gap=30)
         assert len(r) == row.n_elements and int((r["end"] - r["start"]).sum()) == row.total_bp
 
@@ -290,10 +294,12 @@ def test_links_follow_each_genes_own_mask(tmp_path) -> None:
         regions = el.call_regions(t, 0.5, min_length=50, max_gap=30)
         peaks = el.narrowpeak_table(regions, "x", None)
         links = link_elements(peaks, spill, _genes(), 0.5)
+        assert link_elements(peaks.to_frame(), spill, _genes(), 0.5).equals(links)
         spill_dir = spill._dir
         assert spill_dir.exists()
     assert not spill_dir.exists()
-    assert peaks[["chrom", "start", "end"]].values.tolist() == [["c1", 120, 180], ["c1", 350, 410], ["c2", 10, 70]]
+    assert peaks.to_frame()[["chrom", "start", "end"]].values.tolist() == [
+        ["c1", 120, 180], ["c1", 350, 410], ["c2", 10, 70]]
     assert links[["name", "TargetGene", "TargetGeneTSS", "distance"]].values.tolist() == [
         ["x_element_1", "A", 150, 0], ["x_element_2", "B", 350, 30], ["x_element_3", "G2", 60, 20]]
     assert links["score"].tolist() == pytest.approx([0.9, 0.7, 0.8], abs=1e-3)

@@ -134,3 +134,43 @@ def test_write_table_text_equals_pandas_to_csv(tmp_path) -> None:
         frame.loc[:, list(columns)].to_csv(tmp_path / "pandas.txt", sep="\t", header=header, index=False,
                                            float_format="%.6g", lineterminator="\n")
         assert (tmp_path / "ours.txt").read_text() == (tmp_path / "pandas.txt").read_text()
+
+
+def test_column_table_writes_what_its_dataframe_writes(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    n = 30
+    table = bed.ColumnTable({
+        "chrom": np.array([f"chr{k % 2}" for k in range(n)], dtype=object), "start": rng.integers(0, 10**6, n),
+        "end": rng.integers(0, 10**6, n), "name": np.array([f"e_{k}" for k in range(n)], dtype=object),
+        "score": rng.integers(0, 1000, n), "strand": np.full(n, ".", dtype=object),
+        "signalValue": rng.random(n).astype(np.float32), "pValue": np.where(rng.random(n) < 0.2, np.nan, rng.random(n)),
+        "qValue": np.array([-0.0, 1e-12, 3.0] * 10), "peak": rng.integers(0, 100, n), "extra": np.arange(n),
+    })
+    assert len(table) == n and "extra" in table and not table.empty and table.columns[0] == "chrom"
+    bed.write_table(tmp_path / "cols.bed", table, "narrowPeak")
+    bed.write_table(tmp_path / "frame.bed", table.to_frame(), "narrowPeak")
+    assert (tmp_path / "cols.bed").read_bytes() == (tmp_path / "frame.bed").read_bytes()
+    # a field that needs quoting goes through pandas, from a ColumnTable too
+    quoted = table.assign(name=np.array(["a\tb"] + [f"e{k}" for k in range(1, n)], dtype=object))
+    bed.write_table(tmp_path / "q.bed", quoted, "narrowPeak")
+    assert (tmp_path / "q.bed").read_text().startswith('chr0\t') and '"a\tb"' in (tmp_path / "q.bed").read_text()
+    picked = table.take(np.array([3, 1]))
+    assert picked["start"].tolist() == [table["start"][3], table["start"][1]]
+    both = bed.ColumnTable.concat([picked, picked])
+    assert len(both) == 4 and both["name"].tolist() == ["e_3", "e_1", "e_3", "e_1"]
+    with pytest.raises(ValueError):
+        bed.ColumnTable({"a": np.zeros(2), "b": np.zeros(3)})
+
+
+def test_write_bedgraph_text_equals_pandas_to_csv(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    ends = np.cumsum(rng.integers(1, 50, 500))
+    starts = np.concatenate(([0], ends[:-1]))
+    values = rng.random(500).astype(np.float32)
+    values[::7], values[::11], values[5] = 0.0, -0.0, np.float32(1 / 3)
+    runs = bed.Runs(starts, ends, values)
+    bed.write_bedgraph(tmp_path / "ours.bdg", iter([("chr1", runs), ("chrUn_x", runs)]))
+    frames = [pd.DataFrame({"chrom": c, "start": starts, "end": ends, "value": values}) for c in ("chr1", "chrUn_x")]
+    pd.concat(frames).to_csv(tmp_path / "pandas.bdg", sep="\t", header=False, index=False,
+                             float_format=bed.BEDGRAPH_FLOAT_FORMAT, lineterminator="\n")
+    assert (tmp_path / "ours.bdg").read_bytes() == (tmp_path / "pandas.bdg").read_bytes()
