@@ -28,10 +28,10 @@ log = logging.getLogger(__name__)
 #: CPU training recipes: small models at coarse resolution so that training fits the budget
 #: (tiny: about a minute for the whole quickstart; small: at most 5 minutes of training).
 RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": {"resolution": 100, "d_model": 32, "n_layers": 1, "max_steps": 80, "batch_size": 8,
-             "lr": 3e-3, "eval_every": 40},
-    "small": {"resolution": 200, "d_model": 32, "n_layers": 1, "max_steps": 300, "batch_size": 8,
-              "lr": 3e-3, "eval_every": 100},
+    "tiny": {"resolution": 100, "d_model": 32, "n_layers": 1, "stem_pool": "max", "max_steps": 80,
+             "batch_size": 8, "lr": 3e-3, "eval_every": 40},
+    "small": {"resolution": 200, "d_model": 32, "n_layers": 1, "stem_pool": "max", "max_steps": 300,
+              "batch_size": 8, "lr": 3e-3, "eval_every": 100},
 }
 #: elements are the top 5% of scored bases: a trained bottleneck pulls every score towards its
 #: marginal mean (mu = 0.1), so a fixed cutoff such as 0.5 can leave nothing
@@ -133,7 +133,7 @@ def train_simulated(
     data = PreparedDataset(dataset_dir)
     model_config = ModelConfig.for_data(
         data.data_config(), variant, resolution=recipe["resolution"], d_model=recipe["d_model"],
-        n_layers=recipe["n_layers"],
+        n_layers=recipe["n_layers"], stem_pool=recipe["stem_pool"],
     )
     train_config = TrainConfig(
         lr=recipe["lr"], min_lr=recipe["lr"] / 10, max_steps=recipe["max_steps"], batch_size=recipe["batch_size"],
