@@ -462,8 +462,10 @@ def unpack_scores(values: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
     return values if lengths is None else np.repeat(values, lengths)
 
 
-def _rounds_of_masks(masks: Iterable[Any], batch_size: int, failures: list[Exception]) -> Iterable[list[tuple]]:
-    """This rank's masks as one list of packed masks per round of ``batch_size`` genes.
+def _rounds_of_masks(masks: Iterable[Any], batch_size: int, failures: list[Exception],
+                     pack: bool = True) -> Iterable[list[tuple]]:
+    """This rank's masks as one list of masks per round of ``batch_size`` genes, packed with
+    :func:`pack_scores` when ``pack`` (they travel to rank 0; one process keeps them as they are).
 
     An exception while extracting ends this rank's stream (later rounds send nothing) and is
     kept in ``failures``, to be raised once every rank has finished the rounds.
@@ -473,8 +475,8 @@ def _rounds_of_masks(masks: Iterable[Any], batch_size: int, failures: list[Excep
         chunk: list[tuple] = []
         try:
             for mask in source:
-                chunk.append((int(mask.index), str(mask.chrom), int(mask.start), int(mask.end),
-                               *pack_scores(mask.scores)))
+                scores = pack_scores(mask.scores) if pack else (mask.scores, None)
+                chunk.append((int(mask.index), str(mask.chrom), int(mask.start), int(mask.end), *scores))
                 if len(chunk) == batch_size:
                     break
         except Exception as exc:  # noqa: BLE001 -- raised after the last round (no rank may be left waiting)
@@ -558,7 +560,8 @@ def call_elements_from_model(
     group = inference.object_group()
     failures: list[Exception] = []
     masks = inference.extract_masks(model, data, indices, device=device, batch_size=batch_size)
-    stream = inference.gather_rounds(_rounds_of_masks(masks, batch_size, failures), n_rounds, group)
+    rounds = _rounds_of_masks(masks, batch_size, failures, pack=world > 1)
+    stream = inference.gather_rounds(rounds, n_rounds, group)
     if world > 1:
         log.info("extracting the masks of %d genes on %d processes (%d rounds)", len(indices), world, n_rounds)
     spill = GeneScoreSpill(paths["narrowPeak"].parent) if leader else None
