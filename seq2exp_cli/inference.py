@@ -99,7 +99,8 @@ def init_distributed(device: torch.device) -> bool:
 
     The group lives until the process exits (destroyed by an ``atexit`` hook): destroying it and
     joining again in the same processes (say fit, then predict) can deadlock in the rendezvous,
-    so later calls reuse it. Returns True when this call created the group.
+    so later calls reuse it (callers need not destroy it). Returns True when this call created
+    the group.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not torch.distributed.is_available():
         return False

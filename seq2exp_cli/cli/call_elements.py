@@ -137,25 +137,20 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None, reference=reference)
         summary = call_and_write(track, paths, settings, background)
     else:
-        import torch
-
         from seq2exp_cli import inference
         from seq2exp_cli.element_links import call_elements_from_model
 
-        # as in predict: under torchrun each process joins the group and uses its local GPU
+        # as in predict: under torchrun each process joins the group (it lives until the process
+        # exits) and uses its local GPU
         torch_device = inference.resolve_device(device)
-        created = inference.init_distributed(torch_device)
-        try:
-            # rank 0 owns the outputs (the others may not even see its directory); an error
-            # there is reported by every process instead of leaving them waiting
-            with inference.errors_on_every_rank():
-                if inference.rank() == 0:
-                    check_outputs({**paths, "run record": run_path}, force)
-            summary = call_elements_from_model(run_dir, dataset, paths, settings, combine, split, torch_device,
-                                               batch_size)
-        finally:
-            if created:
-                torch.distributed.destroy_process_group()
+        inference.init_distributed(torch_device)
+        # rank 0 owns the outputs (the others may not even see its directory); an error
+        # there is reported by every process instead of leaving them waiting
+        with inference.errors_on_every_rank():
+            if inference.rank() == 0:
+                check_outputs({**paths, "run record": run_path}, force)
+        summary = call_elements_from_model(run_dir, dataset, paths, settings, combine, split, torch_device,
+                                           batch_size)
         if summary is None:  # not rank 0: rank 0 writes every file
             return
 

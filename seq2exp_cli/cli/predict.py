@@ -36,8 +36,6 @@ def predict(run_dir: Path, dataset: Path, output: Path, split: str, batch_size: 
     targets), and MSE, MAE, Pearson and Spearman per split (a table on stderr and a JSON).
     Under torchrun the genes are shared out across processes and rank 0 writes the file.
     """
-    import torch
-
     from seq2exp_cli.dataset import PreparedDataset
     from seq2exp_cli.inference import (
         check_compatible,
@@ -57,16 +55,12 @@ def predict(run_dir: Path, dataset: Path, output: Path, split: str, batch_size: 
         check_output_free(output, force)
         check_output_free(metrics_path(output), force)
     torch_device = resolve_device(device)
-    created = init_distributed(torch_device)
-    try:
-        data = PreparedDataset(dataset)
-        model, meta = load_model(run_dir, torch_device)
-        check_compatible(meta, data)
-        indices = data.indices(split)
-        frame = predict_genes(model, data, indices, torch_device, batch_size, num_workers)
-    finally:
-        if created:
-            torch.distributed.destroy_process_group()
+    init_distributed(torch_device)  # under torchrun; the group lives until the process exits
+    data = PreparedDataset(dataset)
+    model, meta = load_model(run_dir, torch_device)
+    check_compatible(meta, data)
+    indices = data.indices(split)
+    frame = predict_genes(model, data, indices, torch_device, batch_size, num_workers)
     if rank() != 0:
         return
     metrics = split_metrics(frame)
