@@ -56,7 +56,7 @@ def test_config_roundtrip_json_safe():
 
 @pytest.mark.parametrize("bad", [dict(resolution=7), dict(promoter_bp=500), dict(variant="x"),
                                  dict(prior_weights=[1.0], prior_offsets=[1.0]), dict(mu=1.5),
-                                 dict(stem_pool="median")])
+                                 dict(stem_pool="median"), dict(readout="sum")])
 def test_config_validation(bad):
     with pytest.raises(InputError):
         ModelConfig.for_data(DATA, bad.pop("variant", "soft"), **bad)
@@ -189,6 +189,39 @@ def test_soft_mask_reaches_the_predictor_through_its_pre_norm():
     prediction_loss(out.prediction, torch.zeros(2)).backward()
     grad = sum(p.grad.abs().sum() for p in model.generator.parameters() if p.grad is not None)
     assert grad > 1e-6  # ~3e-5 here; ~6e-9 (through the norm's eps only) before the fix
+
+
+@pytest.mark.parametrize("variant", ["soft", "nomask"])
+def test_additive_readout_sums_masked_bin_contributions(variant):
+    torch.manual_seed(0)
+    model = Seq2Exp(tiny(variant, resolution=4, readout="additive")).eval()
+    seq, signals, features, blacklist = batch()
+    out = model(seq, signals, features, blacklist)
+    assert out.contribution.shape == (2, 60) and (out.contribution >= 0).all()
+    if variant == "soft":  # blacklisted bins: mask 0, nothing added (nomask reads every bin)
+        assert torch.all(out.contribution[:, 3:7] == 0)
+    # the head reads log(sum of contributions): changing one distal bin's mask moves the prediction
+    assert model.head[0].in_features == 8 + 2 + 1
+    assert Seq2Exp(tiny(variant, resolution=4)).eval()(seq, signals, features).contribution is None
+
+
+def test_additive_readout_sends_the_prediction_gradient_to_every_kept_bin():
+    """The additive readout's point: the prediction loss reaches each distal bin's mask directly,
+    not only through what the Mamba stack carries to the promoter."""
+    seq, signals, features, _ = batch()
+    grads = {}
+    for readout in ("promoter", "additive"):
+        torch.manual_seed(0)
+        model = Seq2Exp(tiny("soft", readout=readout, prior_scale=0.0)).train()
+        out = model(seq, signals, features)
+        out.mask.retain_grad()
+        prediction_loss(out.prediction, torch.full((2,), 5.0)).backward()
+        grads[readout] = out.mask.grad[:, ~model.promoter].abs()
+    assert (grads["additive"] > 0).all()
+    # far-from-promoter bins: the stack's reach decays with distance, the sum's does not
+    far = torch.cat([grads["additive"][:, :20], grads["additive"][:, -20:]], 1).mean()
+    far_promoter = torch.cat([grads["promoter"][:, :20], grads["promoter"][:, -20:]], 1).mean()
+    assert far > 10 * far_promoter
 
 
 def test_mask_scores_eval_mean_without_promoter_override():

@@ -29,6 +29,7 @@ from typing import Any
 from seq2exp_cli.errors import InputError
 
 STEM_POOLS = ("mean", "max")
+READOUTS = ("promoter", "additive")
 VARIANTS = ("soft", "hard", "nomask", "seqonly", "signalprior")
 
 PRESETS: dict[str, dict[str, float]] = {
@@ -82,6 +83,10 @@ class ModelConfig:
     # How the R > 1 stem pools its per-bp motif detectors into a bin: "mean" or "max" (a 12-bp
     # motif is one position in a 200-bp bin; the max keeps it, the mean dilutes it R-fold).
     stem_pool: str = "mean"
+    # How the predictor's output becomes one number. "promoter": mean over the central promoter
+    # bins (the paper). "additive": also the log of the mask-weighted sum of a per-bin
+    # contribution, so each kept bin adds to the prediction directly (see Seq2Exp.forward).
+    readout: str = "promoter"
     # A bin of R bp counts as blacklisted when more than this fraction of its bases is.
     blacklist_bin_fraction: float = 0.5
     # The paper's soft generator sees DNA only; True feeds it e_seq + e_sig.
@@ -132,6 +137,8 @@ class ModelConfig:
                 bad(f"{name}={getattr(self, name)} must be >= 1", f"set {name} to a positive integer")
         if self.stem_pool not in STEM_POOLS:
             bad(f"stem_pool {self.stem_pool!r} unknown", f"use one of {', '.join(STEM_POOLS)}")
+        if self.readout not in READOUTS:
+            bad(f"readout {self.readout!r} unknown", f"use one of {', '.join(READOUTS)}")
         if self.window % self.resolution:
             bad(f"window {self.window} is not a multiple of resolution {self.resolution}",
                 "choose a resolution that divides the window (e.g. 1, 50, 100, 125)")

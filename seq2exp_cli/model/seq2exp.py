@@ -57,13 +57,15 @@ def expand_mask(mask: torch.Tensor, resolution: int) -> torch.Tensor:
 @dataclass
 class Seq2ExpOutput:
     """prediction [B]; kl [B] (mean KL over non-overridden bins; zeros without a mask);
-    mask [B, n] (the mask used); alpha, beta [B, n] or None (nomask/seqonly)."""
+    mask [B, n] (the mask used); alpha, beta [B, n] or None (nomask/seqonly); contribution [B, n]
+    (mask x per-bin contribution, additive readout only, else None)."""
 
     prediction: torch.Tensor
     kl: torch.Tensor
     mask: torch.Tensor
     alpha: torch.Tensor | None
     beta: torch.Tensor | None
+    contribution: torch.Tensor | None = None
 
 
 class Stem(nn.Module):
@@ -117,8 +119,12 @@ class Seq2Exp(nn.Module):
         self.generator = stack() if cfg.variant in ("soft", "hard") else None
         self.mask_head = nn.Linear(cfg.d_model, 2) if self.generator is not None else None
         self.predictor = stack()
+        self.additive = cfg.readout == "additive"
+        # additive readout: per-bin contribution softplus(bin_head(h_b)) >= 0, one more head input
+        self.bin_head = nn.Sequential(nn.Linear(cfg.d_model, cfg.mlp_hidden), nn.ReLU(),
+                                      nn.Linear(cfg.mlp_hidden, 1)) if self.additive else None
         self.head = nn.Sequential(
-            nn.Linear(cfg.d_model + cfg.n_features, cfg.mlp_hidden), nn.ReLU(),
+            nn.Linear(cfg.d_model + cfg.n_features + int(self.additive), cfg.mlp_hidden), nn.ReLU(),
             nn.Linear(cfg.mlp_hidden, cfg.mlp_hidden), nn.ReLU(),
             nn.Linear(cfg.mlp_hidden, 1))
         self.register_buffer("prior_weights", torch.tensor(cfg.prior_weights, dtype=torch.float32), persistent=False)
@@ -233,8 +239,16 @@ class Seq2Exp(nn.Module):
             h = self.predictor(x)  # [B, n, d]
         p0, p1 = cfg.promoter_bins()
         pooled_h = h[:, p0:p1].mean(1)  # mean over the central promoter bins: [B, d]
-        z = torch.cat([pooled_h, features.to(pooled_h.dtype)], dim=1)
-        return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta)
+        parts = [pooled_h, features.to(pooled_h.dtype)]
+        contribution = None
+        if self.bin_head is not None:
+            # Expression as a sum over kept bins (ABC-like): the mask weighs each bin's contribution
+            # directly, so the prediction loss reaches the generator at every bin, not only through
+            # what the Mamba stack carries to the promoter.
+            contribution = mask * F.softplus(self.bin_head(h)[..., 0])  # [B, n]
+            parts.append(torch.log(contribution.sum(1, keepdim=True) + 1e-4))
+        z = torch.cat(parts, dim=1)
+        return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta, contribution)
 
     @torch.no_grad()
     def mask_scores(self, seq: torch.Tensor, signals: torch.Tensor, blacklist: torch.Tensor | None = None
