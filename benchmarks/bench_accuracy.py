@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-MASKING = ("soft", "hard", "signalprior")
+CALLS_ELEMENTS = ("soft", "hard", "nomask", "signalprior")  # nomask: the predictor's own per-bin contributions
 
 
 def main() -> None:
@@ -70,10 +70,11 @@ def main() -> None:
     for variant in args.variants.split(","):
         start = time.time()
         run = work / f"model_{variant}"
-        train_simulated(dataset, run, recipe, args.seed, args.device, variant=variant)
+        motifs = work / "inputs" / manifest["files"]["motifs"] if recipe.get("motifs") else None
+        train_simulated(dataset, run, recipe, args.seed, args.device, variant=variant, motifs=motifs)
         metrics = predict_test(run, dataset, work / f"predictions_{variant}.tsv", args.device)
         expression_rows.append({"variant": variant, **metrics})
-        if variant in MASKING:
+        if variant in CALLS_ELEMENTS:
             methods[f"seq2exp {variant}"] = call_simulated(run, dataset, work / f"elements_{variant}.bed", args.device)
         seconds[variant] = time.time() - start
     elements = evaluate_simulated(work / "inputs", manifest, methods, work)

@@ -507,6 +507,25 @@ def _merged_masks(rounds: Iterable[list[Any]]) -> Iterable[Any]:
                     yield GeneMask(index, chrom, start, end, unpack_scores(values, lengths))
 
 
+SCORES = ("auto", "mask", "contribution")
+
+
+def resolve_score(score: str, readout: str, settings: CallSettings, run_dir: str | os.PathLike) -> str:
+    """``mask`` or ``contribution`` for ``--score`` given the model's readout; raises InputError
+    for a contribution score without the additive readout, or -p/-q with contribution scores."""
+    if score not in SCORES:
+        raise InputError(f"--score {score!r}: use one of {', '.join(SCORES)}")
+    if score == "auto":
+        score = "contribution" if readout == "additive" else "mask"
+    if score == "contribution" and readout != "additive":
+        raise InputError(f"--score contribution: the model in {run_dir} has readout {readout!r}, which has no "
+                         "per-bin contributions; use --score mask or train with readout = \"additive\"")
+    if score == "contribution" and (settings.pvalue is not None or settings.qvalue is not None):
+        raise InputError("-p/-q: contribution scores have no null distribution; use --cutoff (a share of the "
+                         "gene's input, e.g. 0.02) or --top-fraction, or --score mask")
+    return score
+
+
 def call_elements_from_model(
     run_dir: str | os.PathLike,
     dataset_dir: str | os.PathLike,
@@ -516,8 +535,14 @@ def call_elements_from_model(
     split: str = "all",
     device: str | torch.device = "auto",
     batch_size: int = 8,
+    score: str = "auto",
 ) -> dict[str, Any] | None:
-    """Extract every gene's mask, combine, call, link; returns the summary of call_and_write.
+    """Extract every gene's mask, combine, call, link; returns the summary of call_and_write
+    (with ``score``: the per-gene score used).
+
+    ``score``: ``mask`` (the bottleneck's mean mask), ``contribution`` (each bin's share of the
+    gene's predicted regulatory input; models with the additive readout) or ``auto``
+    (contribution when the model has the additive readout, else mask).
 
     Under torchrun every rank loads the model and the dataset and extracts the masks of its
     shard of the genes (``indices[rank::world]``, batched on its GPU); the masks stream to
@@ -546,8 +571,9 @@ def call_elements_from_model(
         model, meta = inference.load_model(run_dir, device)
         inference.check_compatible(meta, data)
         config = meta.get("model_config") or {}
+        score = resolve_score(score, str(config.get("readout", "promoter")), settings, run_dir)
         try:
-            background = (float(config["mu"]), float(config["sigma"]))
+            background = (float(config["mu"]), float(config["sigma"])) if score == "mask" else None
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{run_dir}: model config has no mu/sigma ({exc}); retrain with this seq2exp") from exc
         settings.check(background)
@@ -559,7 +585,7 @@ def call_elements_from_model(
     n_rounds = -(-per_rank // batch_size)
     group = inference.object_group()
     failures: list[Exception] = []
-    masks = inference.extract_masks(model, data, indices, device=device, batch_size=batch_size)
+    masks = inference.extract_masks(model, data, indices, device=device, batch_size=batch_size, score=score)
     rounds = _rounds_of_masks(masks, batch_size, failures, pack=world > 1)
     stream = inference.gather_rounds(rounds, n_rounds, group)
     if world > 1:
@@ -578,7 +604,9 @@ def call_elements_from_model(
                 raise failures[0]
         if not leader:
             return None
-        return call_and_write(track, paths, settings, background, spill=spill, genes=data.genes)
+        summary = call_and_write(track, paths, settings, background, spill=spill, genes=data.genes)
+        summary["score"] = score
+        return summary
     finally:
         if spill is not None:
             spill.close()

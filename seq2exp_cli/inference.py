@@ -405,15 +405,23 @@ class GeneMask:
     scores: np.ndarray
 
 
+def default_score(model: torch.nn.Module) -> str:
+    """The per-gene score call-elements uses by default: ``contribution`` for a model with the
+    additive readout, else ``mask``."""
+    config = getattr(_unwrap(model), "config", None)
+    return "contribution" if getattr(config, "readout", "promoter") == "additive" else "mask"
+
+
 @torch.no_grad()
 def extract_masks(
     model: torch.nn.Module, dataset: Any, indices: np.ndarray, device: str | torch.device = "cpu",
-    batch_size: int = 8, num_workers: int = 0,
+    batch_size: int = 8, num_workers: int = 0, score: str = "mask",
 ) -> Iterator[GeneMask]:
     """Yield a :class:`GeneMask` per gene of this rank's shard of ``indices`` (in order).
 
-    Uses ``model.mask_scores`` (evaluation-mode mean mask, 0 on blacklisted bases, no promoter
-    override), expanded from R-bp bins to bp with ``expand_mask``, flipped back to genomic order
+    ``score = "mask"`` uses ``model.mask_scores`` (evaluation-mode mean mask, 0 on blacklisted
+    bases, no promoter override); ``"contribution"`` uses ``model.contribution_scores`` (each
+    bin's share of the gene's predicted regulatory input, additive readout only). Either is expanded from R-bp bins to bp with ``expand_mask``, flipped back to genomic order
     for minus-strand genes, and clipped to the chromosome.
     """
     from seq2exp_cli.model.seq2exp import expand_mask
@@ -430,7 +438,10 @@ def extract_masks(
         gene_ids = batch["index"].tolist()
         batch = _to_device(batch, device)
         with autocast(device):
-            binned = net.mask_scores(batch["seq"], batch["signals"], batch["blacklist"])  # [B, L//R]
+            if score == "contribution":
+                binned = net.contribution_scores(batch["seq"], batch["signals"], batch["features"], batch["blacklist"])
+            else:
+                binned = net.mask_scores(batch["seq"], batch["signals"], batch["blacklist"])  # [B, L//R]
         binned = binned.float()
         resolution = max(1, window // binned.shape[1])
         per_bp = expand_mask(binned, resolution)  # [B, L//R * R]

@@ -48,6 +48,10 @@ def _intervals_in(table: pd.DataFrame | None, chrom: str, start: int, end: int) 
     return table[sel]
 
 
+#: panel label of each call-elements score kind
+SCORE_LABELS = {"mask": "mask score", "contribution": "share of\ngene input"}
+
+
 def plot_locus(
     dataset,
     index: int,
@@ -56,11 +60,12 @@ def plot_locus(
     elements: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
     title: str | None = None,
+    score_label: str = "mask score",
 ) -> Path:
     """Draw gene ``index``'s window to ``out`` (PNG/PDF/SVG by extension) and return ``out``.
 
-    ``mask`` is the per-bp score in genomic orientation (float[window]); ``elements`` and
-    ``truth`` are BED-like tables (chrom, start, end[, class]).
+    ``mask`` is the per-bp score in genomic orientation (float[window]), drawn under
+    ``score_label``; ``elements`` and ``truth`` are BED-like tables (chrom, start, end[, class]).
     """
     from seq2exp_cli.io.atomic import atomic_path
 
@@ -83,8 +88,8 @@ def plot_locus(
     if mask is not None:
         ax = axes[row]
         ax.fill_between(x, mask, step="mid", color="#e7298a", lw=0)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("mask score", rotation=0, ha="right", va="center")
+        ax.set_ylim(0, max(1e-6, float(mask.max())) if score_label != SCORE_LABELS["mask"] else 1)
+        ax.set_ylabel(score_label, rotation=0, ha="right", va="center")
         row += 1
     ax = axes[row]
     for r in _intervals_in(elements, chrom, start, end).itertuples(index=False):

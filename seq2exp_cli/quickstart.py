@@ -28,11 +28,14 @@ log = logging.getLogger(__name__)
 #: CPU training recipes: small models at coarse resolution so that training fits the budget
 #: (tiny: about a minute for the whole quickstart; small: at most 5 minutes of training).
 RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": {"resolution": 100, "d_model": 32, "n_layers": 1, "stem_pool": "max", "max_steps": 80,
-             "batch_size": 8, "lr": 3e-3, "eval_every": 40},
-    "small": {"resolution": 200, "d_model": 32, "n_layers": 1, "stem_pool": "max", "max_steps": 300,
-              "batch_size": 8, "lr": 3e-3, "eval_every": 100},
+    "tiny": {"resolution": 100, "d_model": 32, "n_layers": 1, "stem_pool": "max", "readout": "additive",
+             "motifs": True, "max_steps": 80, "batch_size": 8, "lr": 3e-3, "eval_every": 40},
+    "small": {"resolution": 200, "d_model": 32, "n_layers": 1, "stem_pool": "max", "readout": "additive",
+              "motifs": True, "max_steps": 300, "batch_size": 8, "lr": 3e-3, "eval_every": 100},
 }
+#: "motifs": True starts the stem from the simulated species' motif database (inputs/motifs.meme:
+#: the grammar's motifs among never-planted ones, under neutral names), as a user would start from
+#: JASPAR; "readout": "additive" makes every kept bin add to the prediction (docs/method.md)
 #: elements are the top 5% of scored bases: a trained bottleneck pulls every score towards its
 #: marginal mean (mu = 0.1), so a fixed cutoff such as 0.5 can leave nothing
 TOP_FRACTION = 0.05
@@ -80,13 +83,14 @@ def run_quickstart(
     with timed("prepare"):
         dataset = prepare_simulated(inputs, manifest, out / "dataset")
     with timed("train"):
-        train_simulated(dataset, out / "model", recipe, seed, device)
+        train_simulated(dataset, out / "model", recipe, seed, device,
+                        motifs=inputs / manifest["files"]["motifs"] if recipe.get("motifs") else None)
     with timed("predict"):
         expression = predict_test(out / "model", dataset, out / "predictions.tsv", device)
     with timed("call-elements"):
         files.update(call_simulated(out / "model", dataset, out / "elements.bed", device))
     with timed("evaluate"):
-        table = evaluate_simulated(inputs, manifest, {"seq2exp (soft mask)": files}, out)
+        table = evaluate_simulated(inputs, manifest, {"seq2exp (soft)": files}, out)
     files["locus_plot"] = _locus_plot(out, dataset, inputs, files, device)
     result = QuickstartResult(out, expression, table, files, seconds)
     write_summary(result, sim)
@@ -123,9 +127,11 @@ def prepare_simulated(inputs: Path, manifest: dict, out: Path) -> Path:
 
 
 def train_simulated(
-    dataset_dir: Path, run_dir: Path, recipe: dict[str, Any], seed: int, device: str, variant: str = "soft"
+    dataset_dir: Path, run_dir: Path, recipe: dict[str, Any], seed: int, device: str, variant: str = "soft",
+    motifs: Path | None = None,
 ) -> None:
-    """Train ``variant`` (soft by default) with the scale's CPU recipe."""
+    """Train ``variant`` (soft by default) with the scale's CPU recipe; ``motifs`` (a MEME file)
+    seeds the stem's motif detectors."""
     from seq2exp_cli.dataset import PreparedDataset
     from seq2exp_cli.model.config import ModelConfig
     from seq2exp_cli.training import TrainConfig, fit, prepare_run_dir
@@ -133,15 +139,22 @@ def train_simulated(
     data = PreparedDataset(dataset_dir)
     model_config = ModelConfig.for_data(
         data.data_config(), variant, resolution=recipe["resolution"], d_model=recipe["d_model"],
-        n_layers=recipe["n_layers"], stem_pool=recipe["stem_pool"],
+        n_layers=recipe["n_layers"], stem_pool=recipe["stem_pool"], readout=recipe.get("readout", "promoter"),
     )
+    model_factory = None
+    if motifs is not None:
+        from seq2exp_cli.io.motifs import read_meme
+        from seq2exp_cli.model.motif_init import seeded_model_factory
+
+        model_factory = seeded_model_factory(*read_meme(motifs), source=str(motifs))
     train_config = TrainConfig(
         lr=recipe["lr"], min_lr=recipe["lr"] / 10, max_steps=recipe["max_steps"], batch_size=recipe["batch_size"],
         eval_every=recipe["eval_every"], checkpoint_every=recipe["eval_every"], seed=seed, device=device,
         warmup_steps=recipe["max_steps"] // 10,
     )
     prepare_run_dir(run_dir, force=True, resume=False)
-    fit(data, run_dir, model_config, train_config, command=["seq2exp", "quickstart", f"(train {variant})"])
+    fit(data, run_dir, model_config, train_config, command=["seq2exp", "quickstart", f"(train {variant})"],
+        model_factory=model_factory)
 
 
 def predict_test(run_dir: Path, dataset_dir: Path, out: Path, device: str) -> dict[str, float]:
@@ -270,9 +283,9 @@ def _locus_plot(out: Path, dataset_dir: Path, inputs: Path, files: dict[str, Pat
         log.info("matplotlib not installed: no locus plot (pip install 'seq2exp[plot]')")
         return None
     from seq2exp_cli.dataset import PreparedDataset
-    from seq2exp_cli.inference import extract_masks, load_model
+    from seq2exp_cli.inference import default_score, extract_masks, load_model
     from seq2exp_cli.io.intervals import read_bed_intervals
-    from seq2exp_cli.plot import plot_locus, read_truth
+    from seq2exp_cli.plot import SCORE_LABELS, plot_locus, read_truth
 
     data = PreparedDataset(dataset_dir)
     links = pd.read_csv(inputs / "truth_links.tsv", sep="\t")
@@ -281,9 +294,11 @@ def _locus_plot(out: Path, dataset_dir: Path, inputs: Path, files: dict[str, Pat
     gene = candidates.sort_values("effect").iloc[-1]["gene_id"] if len(candidates) else data.genes.at[0, "gene_id"]
     index = int(np.flatnonzero((data.genes["gene_id"] == gene).to_numpy())[0])
     model, _ = load_model(out / "model", device)
-    mask = next(iter(extract_masks(model, data, [index], device=device, batch_size=1))).scores
+    score = default_score(model)
+    mask = next(iter(extract_masks(model, data, [index], device=device, batch_size=1, score=score))).scores
     return plot_locus(data, index, out / "locus.png", mask=mask, elements=read_bed_intervals(files["narrowPeak"]),
-                      truth=read_truth(inputs / "truth_elements.bed"), title=f"{gene} (held-out chromosome)")
+                      truth=read_truth(inputs / "truth_elements.bed"), title=f"{gene} (held-out chromosome)",
+                      score_label=SCORE_LABELS[score])
 
 
 def format_table(result: QuickstartResult) -> str:

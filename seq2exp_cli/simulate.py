@@ -55,7 +55,7 @@ from seq2exp_cli import simulate_genome as sg
 from seq2exp_cli import simulate_tracks as st
 from seq2exp_cli.errors import InputError
 from seq2exp_cli.io.atomic import atomic_directory
-from seq2exp_cli.simulate_files import FILES, TRUTH_MOTIF_COLUMNS, write_manifest_dict, write_tables
+from seq2exp_cli.simulate_files import FILES, TRUTH_MOTIF_COLUMNS, motif_database, write_manifest_dict, write_tables
 
 log = logging.getLogger(__name__)
 
@@ -554,6 +554,7 @@ def simulate(
     from seq2exp_cli.io.bigwig import write_bigwig
     from seq2exp_cli.io.fasta import write_fasta
     from seq2exp_cli.io.hic import write_cool, write_juicer_dump
+    from seq2exp_cli.io.motifs import write_meme
 
     if seed < 0:
         raise InputError(f"--seed: {seed} is negative; give a seed >= 0")
@@ -575,6 +576,7 @@ def simulate(
             write_juicer_dump(tmp / FILES["hic_juicer"].format(chrom=c.name), c.pixels)
         genes = pd.concat([c.genes for c in chroms], ignore_index=True)
         write_tables(tmp, chroms, genes, sizes)
+        write_meme(tmp / FILES["motifs"], motif_database(params.motif_mutation_prob))
         split = {
             "train": [n for n in sizes if n not in params.valid_chroms + params.test_chroms],
             "valid": list(params.valid_chroms),

@@ -38,6 +38,7 @@ FILES = {
     "truth_genes": "truth_genes.tsv",
     "truth_promoters": "truth_promoters.bed",
     "truth_motifs": "truth_motifs.bed",
+    "motifs": "motifs.meme",
     "manifest": "simulation.json",
 }
 TRUTH_ELEMENT_COLUMNS = [
@@ -162,3 +163,31 @@ def write_manifest_dict(
         "prepare_command": prepare,
         "seconds": {"generate": round(seconds_generate, 2), "total": round(seconds, 2)},
     }
+
+
+#: never-planted motifs in the simulated motif database (a real database, JASPAR say, holds
+#: mostly motifs that do nothing in a given cell type)
+N_DATABASE_DISTRACTORS = 10
+
+
+def motif_database(mutation_prob: float) -> list:
+    """The simulated species' motif database: the grammar's motifs, as the PWMs their planted
+    copies imply (consensus 1 - p/4 ... see docs/simulator.md), and N_DATABASE_DISTRACTORS
+    random 12-mers that are never planted, all under neutral names (SIM01..) in a fixed
+    shuffled order, so neither a name nor a position says which motifs act or how."""
+    from seq2exp_cli.io.motifs import ALPHABET, Motif
+
+    rng = np.random.default_rng(20250401)  # fixed: the database belongs to the species, not the run
+    consensi = [m.consensus for m in sg.MOTIFS]
+    while len(consensi) < len(sg.MOTIFS) + N_DATABASE_DISTRACTORS:
+        candidate = "".join(rng.choice(list(ALPHABET), sg.MOTIF_LEN))
+        if candidate not in consensi:
+            consensi.append(candidate)
+    other = mutation_prob / sg.MOTIF_LEN / 3  # one substitution with probability p, at one of 12 positions
+    motifs = []
+    for n, k in enumerate(rng.permutation(len(consensi))):
+        probs = np.full((sg.MOTIF_LEN, 4), other)
+        for j, base in enumerate(consensi[k]):
+            probs[j, ALPHABET.index(base)] = 1.0 - 3 * other
+        motifs.append(Motif(f"SIM{n + 1:02d}", probs))
+    return motifs

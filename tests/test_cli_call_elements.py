@@ -148,7 +148,7 @@ class FakeDataset:
         return {"window": 1000}
 
 
-def _fake_masks(model, dataset, indices, device="cpu", batch_size=8):
+def _fake_masks(model, dataset, indices, device="cpu", batch_size=8, score="mask"):
     from seq2exp_cli.inference import GeneMask
 
     a = np.zeros(1000, np.float32)

@@ -184,3 +184,35 @@ def test_train_refuses_an_empty_validation_split(dataset, tmp_path):
     result = run(["train", str(ds), "-o", str(tmp_path / "r"), *TINY, "--max-steps", "2"])
     assert result.exit_code == 1 and "valid split has no labelled genes" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_additive_readout_with_seeded_motifs_then_contribution_elements(dataset, trained, tmp_path):
+    """train --readout additive --motifs FILE, then call-elements scores elements by each bin's share
+    of the gene's predicted input (auto); the paper's readout has no such score and -p needs a null."""
+    from seq2exp_cli.io.motifs import Motif, write_meme
+
+    probs = np.full((10, 4), 0.01)
+    probs[np.arange(10), [0, 1, 2, 3, 3, 2, 1, 0, 0, 1]] = 0.97
+    write_meme(tmp_path / "db.meme", [Motif("M1", probs)])
+    run_dir = tmp_path / "additive"
+    result = run(["train", str(dataset), "-o", str(run_dir), *TINY, "--max-steps", "2", "--eval-every", "2",
+                  "--readout", "additive", "--motifs", str(tmp_path / "db.meme")])
+    assert result.exit_code == 0, result.output
+    model = torch.load(run_dir / "model.pt", weights_only=False)
+    assert model["model_config"]["readout"] == "additive"
+    out = tmp_path / "el" / "x.bed"
+    out.parent.mkdir()
+    result = run(["call-elements", str(run_dir), str(dataset), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "el" / "x.run.json").read_text())["score"] == "contribution"
+    peaks = pd.read_csv(out, sep="\t", header=None)
+    assert len(peaks) > 0 and peaks[4].between(0, 1000).all()
+    result = run(["call-elements", str(run_dir), str(dataset), "-o", str(tmp_path / "el" / "p.bed"), "-p", "0.01"])
+    assert result.exit_code == 1 and "no null distribution" in result.output
+    result = run(["call-elements", str(trained), str(dataset), "-o", str(tmp_path / "el" / "m.bed"),
+                  "--score", "contribution"])
+    assert result.exit_code == 1 and "readout 'promoter'" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = run(["train", str(dataset), "-o", str(tmp_path / "r1"), "--d-model", "8", "--n-layers", "1",
+                  "--resolution", "1", "--device", "cpu", "--motifs", str(tmp_path / "db.meme")])
+    assert result.exit_code == 1 and "resolution > 1" in result.output and not (tmp_path / "r1").exists()

@@ -191,7 +191,7 @@ def test_soft_mask_reaches_the_predictor_through_its_pre_norm():
     assert grad > 1e-6  # ~3e-5 here; ~6e-9 (through the norm's eps only) before the fix
 
 
-@pytest.mark.parametrize("variant", ["soft", "nomask"])
+@pytest.mark.parametrize("variant", ["soft", "nomask", "seqonly"])
 def test_additive_readout_sums_masked_bin_contributions(variant):
     torch.manual_seed(0)
     model = Seq2Exp(tiny(variant, resolution=4, readout="additive")).eval()

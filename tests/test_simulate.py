@@ -396,3 +396,16 @@ def test_small_scale_generation(tmp_path: Path) -> None:
     assert 300 <= m["counts"]["genes"] <= 400
     assert 40_000 <= m["window"] <= 100_000
     assert abs(m["counts"]["functional"] - m["counts"]["decoy"]) <= 2
+
+
+def test_motif_database_holds_the_grammar_among_distractors(tiny: Path) -> None:
+    from seq2exp_cli.io.motifs import read_meme
+
+    motifs, background = read_meme(tiny / "motifs.meme")
+    consensi = {"".join("ACGT"[i] for i in m.probs.argmax(1)) for m in motifs}
+    grammar = {m.consensus for m in sg.MOTIFS}
+    assert grammar <= consensi and len(consensi) == len(motifs) == len(grammar) + 10
+    assert all(m.name.startswith("SIM") for m in motifs)  # neutral names: nothing says which act
+    planted = [m for m in motifs if "".join("ACGT"[i] for i in m.probs.argmax(1)) in grammar]
+    assert all(abs(float(m.probs.max(1).mean()) - (1 - 0.4 / 12)) < 1e-6 for m in planted)
+    assert np.allclose(background, 0.25)

@@ -21,12 +21,14 @@ Outputs for -o NAME.bed (NAME = basename without .bed/.narrowPeak; never a direc
                          peak = summit offset from start
   NAME.summits.bed       BED5, 1 bp at each summit, 5th column = score at the summit
   NAME.links.tsv         chr start end name TargetGene TargetGeneTSS distance score
-                         (model mode: a gene is linked when its own mask reaches the cutoff
+                         (model mode: a gene is linked when its own score reaches the cutoff
                          in the element; distance = |element midpoint - TSS|)
   NAME.links.bedpe       element, 1-bp TSS, ELEMENT|GENE, score
   NAME.cutoff_analysis.tsv  (--cutoff-analysis) cutoff n_elements total_bp mean_length
   NAME.run.json          command, parameters, score cutoff, counts, timings
 \b
+Scores (--score): mask = the bottleneck's mean mask; contribution = the bin's share of the
+gene's predicted regulatory input (sums to 1 per gene, like ABC's score). For mask scores,
 p = P(Z >= score) under the bottleneck's marginal r = Beta(sigma, sigma(1-mu)/mu); q by
 Benjamini-Hochberg over the scored bases. Calling matches `macs3 bdgpeakcall -c CUTOFF -l
 MIN_LENGTH -g MAX_GAP` (score >= cutoff; gaps <= max-gap joined; length >= min-length; summit =
@@ -73,13 +75,17 @@ DEFAULT_TOP_FRACTION = 0.05
 @click.option("--prior-sigma", type=float, default=None, help="Model-free mode: sigma of the background Beta.")
 @click.option("--split", type=click.Choice(["all", "train", "valid", "test"]), default="all",
               help="Model mode: genes whose masks are used.")
+@click.option("--score", "score_kind", type=click.Choice(["auto", "mask", "contribution"]), default="auto",
+              help="Model mode: per-gene score. mask: the bottleneck's mean mask; contribution: each bin's "
+                   "share of the gene's predicted regulatory input (additive-readout models; no -p/-q); "
+                   "auto: contribution when the model has it, else mask.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, help="Genes per forward pass.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_dataset, chrom_sizes, combine,
                   cutoff, pvalue, qvalue, top_fraction, min_length, max_gap, call_summits, cutoff_analysis,
-                  cutoff_analysis_steps, bigwig, bedgraph, prior_mu, prior_sigma, split, device, batch_size,
-                  force) -> None:
+                  cutoff_analysis_steps, bigwig, bedgraph, prior_mu, prior_sigma, split, score_kind, device,
+                  batch_size, force) -> None:
     """Call regulatory elements: RUN_DIR DATASET (model mode) or --from-bigwig/--from-bedgraph.
 
     In model mode the masks are extracted in batches on the GPU when there is one. Under
@@ -150,7 +156,7 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
             if inference.rank() == 0:
                 check_outputs({**paths, "run record": run_path}, force)
         summary = call_elements_from_model(run_dir, dataset, paths, settings, combine, split, torch_device,
-                                           batch_size)
+                                           batch_size, score_kind)
         if summary is None:  # not rank 0: rank 0 writes every file
             return
 

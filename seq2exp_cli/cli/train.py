@@ -26,6 +26,7 @@ _OPTION_KEYS = {
     "patience": ("training", "patience"), "eval_every": ("training", "eval_every"),
     "checkpoint_every": ("training", "checkpoint_every"), "lr": ("training", "lr"),
     "resolution": ("model", "resolution"), "d_model": ("model", "d_model"), "n_layers": ("model", "n_layers"),
+    "readout": ("model", "readout"),
 }
 
 CONFIG_HELP = """\b
@@ -35,6 +36,8 @@ Configuration file (--config FILE.toml), every key optional:
   d_model = 128                    # width of both Mamba stacks
   n_layers = 4                     # layers per stack
   resolution = 100                 # R: bp per model position (1 on CUDA, 100 on CPU)
+  readout = "promoter"             # promoter (the paper) | additive (sum of per-bin contributions)
+  stem_pool = "mean"               # mean | max: how an R > 1 bin pools its motif detectors
   [training]
   lr = 5e-4                        # AdamW peak learning rate
   min_lr = 1e-4                    # cosine floor reached at max_steps
@@ -113,12 +116,18 @@ def dump_toml(variant: str, model: dict[str, Any], training: dict[str, Any]) -> 
 @click.option("--resolution", type=int, help="R: bp per model position (default: 1 on CUDA, 100 on CPU).")
 @click.option("--d-model", type=int, help="Model width (default 128).")
 @click.option("--n-layers", type=int, help="Mamba layers per stack (default 4).")
+@click.option("--readout", type=click.Choice(["promoter", "additive"]),
+              help="promoter: the paper's readout at the TSS (default); additive: every kept bin adds a "
+                   "contribution, which call-elements can then score (see docs/method.md).")
+@click.option("--motifs", "motifs_file", type=PathType,
+              help="MEME-format motif file (e.g. JASPAR's): start the stem's motif detectors from these "
+                   "PWMs, both strands (needs --resolution > 1 and d_model >= 2 x motifs).")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last.pt.")
 @click.option("--force", is_flag=True, help="Overwrite the run files in an existing -o.")
 @click.option("--dump-config", is_flag=True, help="Print the resolved configuration as TOML and exit.")
 @click.pass_context
 def train(ctx: click.Context, dataset: Path, run_dir: Path, variant: str, config_file: Path | None,
-          resume: bool, force: bool, dump_config: bool, **options: Any) -> None:
+          motifs_file: Path | None, resume: bool, force: bool, dump_config: bool, **options: Any) -> None:
     """Train Seq2Exp on a prepared DATASET; write model.pt (best validation MSE), last.pt,
     metrics.tsv and run.json into -o RUN_DIR.
 
@@ -180,10 +189,19 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, variant: str, config
         click.echo(dump_toml(variant, model_dict, train_config.to_dict()), nl=False)
         return
 
+    model_factory = None
+    if motifs_file is not None and not resume:  # on resume the weights come from last.pt
+        from seq2exp_cli.io.motifs import read_meme
+        from seq2exp_cli.model.motif_init import check_stem_fits, seeded_model_factory
+
+        motifs, background = read_meme(motifs_file)
+        check_stem_fits(model_config, len(motifs), str(motifs_file))
+        model_factory = seeded_model_factory(motifs, background, str(motifs_file))
     run_dir = prepare_run_dir(run_dir, force=force, resume=resume)
     command = command_line(ctx)
     with _progress_bar() as progress:
-        result = fit(data, run_dir, model_config, train_config, resume=resume, command=command, progress=progress)
+        result = fit(data, run_dir, model_config, train_config, resume=resume, command=command, progress=progress,
+                     model_factory=model_factory)
     from seq2exp_cli.inference import rank
 
     if rank() == 0:

@@ -120,8 +120,11 @@ class Seq2Exp(nn.Module):
         self.mask_head = nn.Linear(cfg.d_model, 2) if self.generator is not None else None
         self.predictor = stack()
         self.additive = cfg.readout == "additive"
-        # additive readout: per-bin contribution softplus(bin_head(h_b)) >= 0, one more head input
-        self.bin_head = nn.Sequential(nn.Linear(cfg.d_model, cfg.mlp_hidden), nn.ReLU(),
+        # additive readout: per-bin contribution softplus(bin_head([h_b, distance_b, signals_b])) >= 0,
+        # one more head input. distance_b = log1p(|bin centre - TSS| / 1 kb): contact falls with
+        # distance and nothing else tells a bin how far from the TSS it lies; signals_b (the bin's
+        # pooled tracks) give the head activity and contact directly, as in ABC's activity x contact
+        self.bin_head = nn.Sequential(nn.Linear(cfg.d_model + 1 + (cfg.n_signals if self.uses_signals else 0), cfg.mlp_hidden), nn.ReLU(),
                                       nn.Linear(cfg.mlp_hidden, 1)) if self.additive else None
         self.head = nn.Sequential(
             nn.Linear(cfg.d_model + cfg.n_features + int(self.additive), cfg.mlp_hidden), nn.ReLU(),
@@ -133,6 +136,9 @@ class Seq2Exp(nn.Module):
         promoter = torch.zeros(cfg.n_bins, dtype=torch.bool)
         promoter[p0:p1] = True
         self.register_buffer("promoter", promoter, persistent=False)
+        centre_bp = torch.arange(cfg.n_bins, dtype=torch.float32) * cfg.resolution + cfg.resolution / 2
+        distance = torch.log1p((centre_bp - cfg.window // 2).abs() / 1000.0)
+        self.register_buffer("tss_distance", distance, persistent=False)
 
     # -- input checks ---------------------------------------------------------------------
     def _check(self, seq: torch.Tensor, signals: torch.Tensor, features: torch.Tensor,
@@ -245,7 +251,8 @@ class Seq2Exp(nn.Module):
             # Expression as a sum over kept bins (ABC-like): the mask weighs each bin's contribution
             # directly, so the prediction loss reaches the generator at every bin, not only through
             # what the Mamba stack carries to the promoter.
-            contribution = mask * F.softplus(self.bin_head(h)[..., 0])  # [B, n]
+            distance = self.tss_distance.to(h.dtype).expand(b, -1)[..., None]  # [B, n, 1]
+            contribution = mask * F.softplus(self.bin_head(torch.cat([h, distance, pooled.to(h.dtype)], -1))[..., 0])  # [B, n]
             parts.append(torch.log(contribution.sum(1, keepdim=True) + 1e-4))
         z = torch.cat(parts, dim=1)
         return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta, contribution)
@@ -268,3 +275,20 @@ class Seq2Exp(nn.Module):
             alpha, beta = self._beta_params(e_seq, self.stem.embed_signals(pooled), pooled)
             scores = alpha / (alpha + beta)
         return scores.masked_fill(black, 0.0)
+
+    @torch.no_grad()
+    def contribution_scores(self, seq: torch.Tensor, signals: torch.Tensor, features: torch.Tensor,
+                            blacklist: torch.Tensor | None = None) -> torch.Tensor:
+        """Evaluation-mode share of each bin in the gene's predicted regulatory input [B, n]:
+        m_b c_b / sum_b' m_b' c_b' (additive readout only; ABC's score is the same kind of share).
+        0 on blacklisted bins; sums to 1 per gene. Does not change the module's train/eval mode."""
+        if self.bin_head is None:
+            raise InputError(f"contribution scores need a model trained with readout 'additive' "
+                             f"(this one has {self.config.readout!r}); use --score mask")
+        was_training = self.training
+        self.eval()
+        try:
+            contribution = self(seq, signals, features, blacklist).contribution
+        finally:
+            self.train(was_training)
+        return contribution / contribution.sum(1, keepdim=True).clamp(min=1e-12)
