@@ -48,6 +48,7 @@ def main() -> None:
         RECIPES,
         call_simulated,
         evaluate_simulated,
+        in_fresh_process,
         predict_test,
         prepare_simulated,
         train_simulated,
@@ -63,9 +64,10 @@ def main() -> None:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     t0 = time.time()
-    simulate(work / "inputs", seed=args.seed, scale=args.scale)
+    # in child processes: hictkpy keeps a core busy once imported (see quickstart.in_fresh_process)
+    in_fresh_process(simulate, work / "inputs", seed=args.seed, scale=args.scale)
     manifest = json.loads((work / "inputs" / "simulation.json").read_text())
-    dataset = prepare_simulated(work / "inputs", manifest, work / "dataset")
+    dataset = in_fresh_process(prepare_simulated, work / "inputs", manifest, work / "dataset")
     expression_rows, methods, seconds = [], {}, {}
     for variant in args.variants.split(","):
         start = time.time()

@@ -31,7 +31,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "tiny": {"resolution": 100, "d_model": 32, "n_layers": 1, "stem_pool": "max", "readout": "additive",
              "motifs": True, "max_steps": 80, "batch_size": 8, "lr": 3e-3, "eval_every": 40},
     "small": {"resolution": 200, "d_model": 32, "n_layers": 1, "stem_pool": "max", "readout": "additive",
-              "motifs": True, "max_steps": 300, "batch_size": 8, "lr": 3e-3, "eval_every": 100},
+              "motifs": True, "max_steps": 600, "batch_size": 8, "lr": 3e-3, "eval_every": 100},
 }
 #: "motifs": True starts the stem from the simulated species' motif database (inputs/motifs.meme:
 #: the grammar's motifs among never-planted ones, under neutral names), as a user would start from
@@ -77,11 +77,11 @@ def run_quickstart(
     with timed("simulate"):
         from seq2exp_cli.simulate import simulate
 
-        sim = simulate(out / "inputs", seed=seed, scale=scale)
+        sim = in_fresh_process(simulate, out / "inputs", seed=seed, scale=scale)
     inputs = out / "inputs"
     manifest = json.loads((inputs / "simulation.json").read_text())
     with timed("prepare"):
-        dataset = prepare_simulated(inputs, manifest, out / "dataset")
+        dataset = in_fresh_process(prepare_simulated, inputs, manifest, out / "dataset")
     with timed("train"):
         train_simulated(dataset, out / "model", recipe, seed, device,
                         motifs=inputs / manifest["files"]["motifs"] if recipe.get("motifs") else None)
@@ -95,6 +95,27 @@ def run_quickstart(
     result = QuickstartResult(out, expression, table, files, seconds)
     write_summary(result, sim)
     return result
+
+
+def in_fresh_process(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)`` in a new (spawned) process; its result or exception comes back.
+
+    Why: importing hictkpy (to write or read Hi-C) starts a thread that keeps one core busy for
+    the rest of the process (hictkpy 1.4.0, measured with /proc: 100% of a core with nothing to
+    do), which made the quickstart's training 2x slower on 2 cores. Its Hi-C steps run apart."""
+    import concurrent.futures
+    import multiprocessing
+
+    level = logging.getLogger("seq2exp_cli").getEffectiveLevel()
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_call_with_logging, level, function, args, kwargs).result()
+
+
+def _call_with_logging(level: int, function: Any, args: tuple, kwargs: dict) -> Any:
+    from seq2exp_cli.cli import configure_logging
+
+    configure_logging(verbose=int(level <= logging.DEBUG), quiet=level >= logging.WARNING)
+    return function(*args, **kwargs)
 
 
 class _Stage:

@@ -31,7 +31,7 @@ class Motif:
     def width(self) -> int:
         return int(self.probs.shape[0])
 
-    def reverse_complement(self) -> "Motif":
+    def reverse_complement(self) -> Motif:
         """The motif on the other strand (rows reversed, A<->T and C<->G swapped)."""
         return Motif(f"{self.name}(-)", self.probs[::-1, ::-1].copy())
 

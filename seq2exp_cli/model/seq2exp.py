@@ -119,15 +119,16 @@ class Seq2Exp(nn.Module):
         self.generator = stack() if cfg.variant in ("soft", "hard") else None
         self.mask_head = nn.Linear(cfg.d_model, 2) if self.generator is not None else None
         self.predictor = stack()
-        self.additive = cfg.readout == "additive"
+        additive = cfg.readout == "additive"
         # additive readout: per-bin contribution softplus(bin_head([h_b, distance_b, signals_b])) >= 0,
         # one more head input. distance_b = log1p(|bin centre - TSS| / 1 kb): contact falls with
         # distance and nothing else tells a bin how far from the TSS it lies; signals_b (the bin's
         # pooled tracks) give the head activity and contact directly, as in ABC's activity x contact
-        self.bin_head = nn.Sequential(nn.Linear(cfg.d_model + 1 + (cfg.n_signals if self.uses_signals else 0), cfg.mlp_hidden), nn.ReLU(),
-                                      nn.Linear(cfg.mlp_hidden, 1)) if self.additive else None
+        bin_inputs = cfg.d_model + 1 + (cfg.n_signals if self.uses_signals else 0)
+        self.bin_head = nn.Sequential(nn.Linear(bin_inputs, cfg.mlp_hidden), nn.ReLU(),
+                                      nn.Linear(cfg.mlp_hidden, 1)) if additive else None
         self.head = nn.Sequential(
-            nn.Linear(cfg.d_model + cfg.n_features + int(self.additive), cfg.mlp_hidden), nn.ReLU(),
+            nn.Linear(cfg.d_model + cfg.n_features + int(additive), cfg.mlp_hidden), nn.ReLU(),
             nn.Linear(cfg.mlp_hidden, cfg.mlp_hidden), nn.ReLU(),
             nn.Linear(cfg.mlp_hidden, 1))
         self.register_buffer("prior_weights", torch.tensor(cfg.prior_weights, dtype=torch.float32), persistent=False)
@@ -252,7 +253,8 @@ class Seq2Exp(nn.Module):
             # directly, so the prediction loss reaches the generator at every bin, not only through
             # what the Mamba stack carries to the promoter.
             distance = self.tss_distance.to(h.dtype).expand(b, -1)[..., None]  # [B, n, 1]
-            contribution = mask * F.softplus(self.bin_head(torch.cat([h, distance, pooled.to(h.dtype)], -1))[..., 0])  # [B, n]
+            per_bin = self.bin_head(torch.cat([h, distance, pooled.to(h.dtype)], -1))[..., 0]  # [B, n]
+            contribution = mask * F.softplus(per_bin)
             parts.append(torch.log(contribution.sum(1, keepdim=True) + 1e-4))
         z = torch.cat(parts, dim=1)
         return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta, contribution)
