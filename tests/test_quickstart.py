@@ -63,3 +63,22 @@ def test_quickstart_refuses_an_existing_directory(tmp_path):
     (tmp_path / "demo").mkdir()
     result = CliRunner().invoke(cli, ["quickstart", "-o", str(tmp_path / "demo"), "--scale", "tiny"])
     assert result.exit_code == 1 and "--force" in result.output
+
+
+def _refuse(value):
+    from seq2exp_cli.errors import InputError
+
+    raise InputError(f"bad value {value}")
+
+
+def test_hic_steps_run_in_a_fresh_process_and_errors_come_back():
+    """Importing hictkpy leaves a thread spinning on one core for the life of the process, so the
+    quickstart simulates and prepares (the steps that touch Hi-C files) in a spawned process."""
+    import os
+
+    from seq2exp_cli.errors import InputError
+    from seq2exp_cli.quickstart import in_fresh_process
+
+    assert in_fresh_process(os.getpid) != os.getpid()
+    with pytest.raises(InputError, match="bad value 3"):
+        in_fresh_process(_refuse, 3)
