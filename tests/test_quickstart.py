@@ -23,10 +23,10 @@ def demo(tmp_path_factory):
 def test_quickstart_prints_one_table_with_every_method(demo):
     out, printed = demo
     assert "Held-out expression" in printed and "Pearson" in printed
-    assert "| seq2exp (soft) |" in printed and "| DNase threshold, equal bp |" in printed
+    assert "| seq2exp (hard) |" in printed and "| DNase threshold, equal bp |" in printed
     summary = json.loads((out / "summary.json").read_text())
     methods = [row["method"] for row in summary["elements"]]
-    assert methods[:2] == ["seq2exp (soft)", "DNase threshold, equal bp"]
+    assert methods[:2] == ["seq2exp (hard)", "DNase threshold, equal bp"]
     for row in summary["elements"]:
         assert 0.0 <= row["auprc"] <= 1.0
     assert summary["expression"]["n"] > 0
