@@ -31,7 +31,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "tiny": {"variant": "hard", "resolution": 100, "d_model": 48, "n_layers": 1, "stem_pool": "max", "readout": "additive",
              "motifs": True, "max_steps": 80, "batch_size": 8, "lr": 3e-3, "eval_every": 40},
     "small": {"variant": "hard", "resolution": 200, "d_model": 48, "n_layers": 1, "stem_pool": "max", "readout": "additive",
-              "motifs": True, "max_steps": 500, "batch_size": 8, "lr": 3e-3, "eval_every": 100},
+              "motifs": True, "max_steps": 450, "batch_size": 8, "lr": 3e-3, "eval_every": 90},
 }
 #: "motifs": True starts the stem from the simulated species' motif database (inputs/motifs.meme:
 #: the grammar's motifs among never-planted ones, under neutral names), as a user would start from
