@@ -20,6 +20,13 @@ from seq2exp_cli.errors import InputError, OutputExistsError
 SEED = 3
 
 
+def _fasta(sim_dir: Path):
+    """The simulated FASTA through pysam (a core dependency; case is kept as written)."""
+    import pysam
+
+    return pysam.FastaFile(str(sim_dir / "genome.fa"))
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sim") / "a"
@@ -92,11 +99,9 @@ def test_different_seed_differs() -> None:
 
 
 def test_genome_composition(tiny: Path) -> None:
-    import pyfaidx
-
-    fa = pyfaidx.Fasta(str(tiny / "genome.fa"), sequence_always_upper=False)
+    fa = _fasta(tiny)
     m = _manifest(tiny)
-    text = "".join(str(fa[c][:]) for c in m["chrom_sizes"])
+    text = "".join(fa.fetch(c) for c in m["chrom_sizes"])
     codes = sg.encode(text)
     comp = sg.composition(codes)
     assert 0.38 <= comp["gc"] <= 0.44
@@ -104,20 +109,18 @@ def test_genome_composition(tiny: Path) -> None:
     lower = sum(ch.islower() for ch in text[::7]) / len(text[::7])
     assert 0.3 <= lower <= 0.6  # soft-masked repeats
     for chrom, size in m["chrom_sizes"].items():
-        seq = str(fa[chrom][:])
+        seq = fa.fetch(chrom)
         assert len(seq) == size
         assert seq[:1000] == "N" * 1000 and seq[-1000:] == "N" * 1000  # telomere runs
     assert comp["n_fraction"] > 0.02
 
 
 def test_motifs_planted_as_recorded(tiny: Path) -> None:
-    import pyfaidx
-
-    fa = pyfaidx.Fasta(str(tiny / "genome.fa"))
+    fa = _fasta(tiny)
     motifs = _bed(tiny, "truth_motifs")
     by_name = {m.name: m for m in sg.MOTIFS}
     for row in motifs.itertuples():
-        codes = sg.encode(str(fa[row.chrom][row.start : row.end]))
+        codes = sg.encode(fa.fetch(row.chrom, row.start, row.end))
         if row.strand == "-":
             codes = sg.revcomp(codes)
         assert int((codes != by_name[row.name].codes).sum()) == row.mismatches <= 1
@@ -132,13 +135,11 @@ def test_motifs_planted_as_recorded(tiny: Path) -> None:
 
 def test_decoys_have_no_activator_anywhere(tiny: Path) -> None:
     """Not only the recorded motifs: a <= 1-mismatch scan of each decoy finds no activator."""
-    import pyfaidx
-
-    fa = pyfaidx.Fasta(str(tiny / "genome.fa"))
+    fa = _fasta(tiny)
     el = _bed(tiny, "truth_elements")
     act = np.stack([p for i in sg.ACTIVATORS for p in (sg.MOTIFS[i].codes, sg.revcomp(sg.MOTIFS[i].codes))])
     for row in el[el["class"] == "decoy"].itertuples():
-        codes = sg.encode(str(fa[row.chrom][row.start : row.end]))
+        codes = sg.encode(fa.fetch(row.chrom, row.start, row.end))
         win = np.lib.stride_tricks.sliding_window_view(codes, sg.MOTIF_LEN)
         assert not ((win[:, None, :] != act[None]).sum(axis=2) <= 1).any(), row.name
     assert (el.loc[el["class"] == "functional", "n_activators"] >= 1).all()
@@ -283,17 +284,21 @@ def test_genes_gtf_matches_tsv(tiny: Path) -> None:
     assert exons[8].str.contains("transcript_id").all()
 
 
+def test_fasta_opens_with_pyfaidx(tiny: Path) -> None:
+    pyfaidx = pytest.importorskip("pyfaidx", reason="pyfaidx is optional (pip install 'seq2exp[peers]')")
+    sizes = _manifest(tiny)["chrom_sizes"]
+    assert {k: len(v) for k, v in pyfaidx.Fasta(str(tiny / "genome.fa")).items()} == sizes
+
+
 def test_files_open_with_standard_readers(tiny: Path) -> None:
     import hictkpy
     import pyBigWig
-    import pyfaidx
     import pysam
 
     m = _manifest(tiny)
     sizes = m["chrom_sizes"]
     fa = pysam.FastaFile(str(tiny / "genome.fa"))
     assert dict(zip(fa.references, fa.lengths)) == sizes
-    assert {k: len(v) for k, v in pyfaidx.Fasta(str(tiny / "genome.fa")).items()} == sizes
     for track in ("dnase.bw", "h3k27ac.bw"):
         bw = pyBigWig.open(str(tiny / track))
         assert bw.chroms() == sizes
