@@ -164,6 +164,7 @@ def train_simulated(
     model_config = ModelConfig.for_data(
         data.data_config(), variant, resolution=recipe["resolution"], d_model=recipe["d_model"],
         n_layers=recipe["n_layers"], stem_pool=recipe["stem_pool"], readout=recipe.get("readout", "promoter"),
+        bin_head_stem=recipe.get("bin_head_stem", False),
     )
     model_factory = None
     if motifs is not None:

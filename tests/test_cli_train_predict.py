@@ -187,7 +187,7 @@ def test_train_refuses_an_empty_validation_split(dataset, tmp_path):
 
 
 def test_additive_readout_with_seeded_motifs_then_contribution_elements(dataset, trained, tmp_path):
-    """train --readout additive --motifs FILE, then call-elements scores elements by each bin's share
+    """train --readout additive --bin-head-stem --motifs FILE, then call-elements scores elements by each bin's share
     of the gene's predicted input (auto); the paper's readout has no such score and -p needs a null."""
     from seq2exp_cli.io.motifs import Motif, write_meme
 
@@ -196,10 +196,10 @@ def test_additive_readout_with_seeded_motifs_then_contribution_elements(dataset,
     write_meme(tmp_path / "db.meme", [Motif("M1", probs)])
     run_dir = tmp_path / "additive"
     result = run(["train", str(dataset), "-o", str(run_dir), *TINY, "--max-steps", "2", "--eval-every", "2",
-                  "--readout", "additive", "--motifs", str(tmp_path / "db.meme")])
+                  "--readout", "additive", "--bin-head-stem", "--motifs", str(tmp_path / "db.meme")])
     assert result.exit_code == 0, result.output
     model = torch.load(run_dir / "model.pt", weights_only=False)
-    assert model["model_config"]["readout"] == "additive"
+    assert model["model_config"]["readout"] == "additive" and model["model_config"]["bin_head_stem"] is True
     out = tmp_path / "el" / "x.bed"
     out.parent.mkdir()
     result = run(["call-elements", str(run_dir), str(dataset), "-o", str(out)])
@@ -216,3 +216,6 @@ def test_additive_readout_with_seeded_motifs_then_contribution_elements(dataset,
     result = run(["train", str(dataset), "-o", str(tmp_path / "r1"), "--d-model", "8", "--n-layers", "1",
                   "--resolution", "1", "--device", "cpu", "--motifs", str(tmp_path / "db.meme")])
     assert result.exit_code == 1 and "resolution > 1" in result.output and not (tmp_path / "r1").exists()
+    result = run(["train", str(dataset), "-o", str(tmp_path / "r2"), *TINY, "--bin-head-stem"])
+    assert result.exit_code == 1 and "bin_head_stem needs readout 'additive'" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "r2").exists()

@@ -56,7 +56,7 @@ def test_config_roundtrip_json_safe():
 
 @pytest.mark.parametrize("bad", [dict(resolution=7), dict(promoter_bp=500), dict(variant="x"),
                                  dict(prior_weights=[1.0], prior_offsets=[1.0]), dict(mu=1.5),
-                                 dict(stem_pool="median"), dict(readout="sum")])
+                                 dict(stem_pool="median"), dict(readout="sum"), dict(bin_head_stem=True)])
 def test_config_validation(bad):
     with pytest.raises(InputError):
         ModelConfig.for_data(DATA, bad.pop("variant", "soft"), **bad)
@@ -203,6 +203,24 @@ def test_additive_readout_sums_masked_bin_contributions(variant):
     # the head reads log(sum of contributions): changing one distal bin's mask moves the prediction
     assert model.head[0].in_features == 8 + 2 + 1
     assert Seq2Exp(tiny(variant, resolution=4)).eval()(seq, signals, features).contribution is None
+
+
+def test_bin_head_stem_reads_the_bins_own_motif_features():
+    """With bin_head_stem the bin head reads the stem's features of its bin, so a bin's
+    contribution changes with its own sequence even when the predictor's output does not."""
+    torch.manual_seed(0)
+    cfg = tiny("nomask", resolution=4, readout="additive", bin_head_stem=True)
+    model = Seq2Exp(cfg).eval()
+    assert model.bin_head[0].in_features == 2 * 8 + 1 + 3
+    seq, signals, features, _ = batch()
+    frozen = model.predictor(torch.zeros(2, 60, 8))
+    model.predictor.forward = lambda x, input_scale=None: frozen  # predictor output fixed
+    base = model(seq, signals, features).contribution
+    changed = seq.clone()
+    changed[:, 8:12] = (changed[:, 8:12] + 1) % 4  # bin 2 only
+    after = model(changed, signals, features).contribution
+    moved = (after - base).abs()[0] > 1e-7
+    assert moved[2] and not moved[5:].any()
 
 
 def test_additive_readout_sends_the_prediction_gradient_to_every_kept_bin():

@@ -26,7 +26,7 @@ _OPTION_KEYS = {
     "patience": ("training", "patience"), "eval_every": ("training", "eval_every"),
     "checkpoint_every": ("training", "checkpoint_every"), "lr": ("training", "lr"),
     "resolution": ("model", "resolution"), "d_model": ("model", "d_model"), "n_layers": ("model", "n_layers"),
-    "readout": ("model", "readout"),
+    "readout": ("model", "readout"), "bin_head_stem": ("model", "bin_head_stem"),
 }
 
 CONFIG_HELP = """\b
@@ -37,6 +37,7 @@ Configuration file (--config FILE.toml), every key optional:
   n_layers = 4                     # layers per stack
   resolution = 100                 # R: bp per model position (1 on CUDA, 100 on CPU)
   readout = "promoter"             # promoter (the paper) | additive (sum of per-bin contributions)
+  bin_head_stem = false            # additive: a bin's contribution also reads its own motif features
   stem_pool = "mean"               # mean | max: how an R > 1 bin pools its motif detectors
   [training]
   lr = 5e-4                        # AdamW peak learning rate
@@ -119,6 +120,9 @@ def dump_toml(variant: str, model: dict[str, Any], training: dict[str, Any]) -> 
 @click.option("--readout", type=click.Choice(["promoter", "additive"]),
               help="promoter: the paper's readout at the TSS (default); additive: every kept bin adds a "
                    "contribution, which call-elements can then score (see docs/method.md).")
+@click.option("--bin-head-stem", is_flag=True, default=None,
+              help="With --readout additive: each bin's contribution also reads the stem's motif features "
+                   "of that bin, not only the Mamba output there (learns from few genes much faster).")
 @click.option("--motifs", "motifs_file", type=PathType,
               help="MEME-format motif file (e.g. JASPAR's): start the stem's motif detectors from these "
                    "PWMs, both strands (needs --resolution > 1 and d_model >= 2 x motifs).")

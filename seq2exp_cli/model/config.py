@@ -87,6 +87,10 @@ class ModelConfig:
     # bins (the paper). "additive": also the log of the mask-weighted sum of a per-bin
     # contribution, so each kept bin adds to the prediction directly (see Seq2Exp.forward).
     readout: str = "promoter"
+    # The additive readout's bin head also reads the stem's motif features of the bin (not only
+    # the predictor's output there): a bin's own motifs set its contribution without first
+    # passing through the Mamba stack, which mixes in the whole window (and overfits few genes).
+    bin_head_stem: bool = False
     # A bin of R bp counts as blacklisted when more than this fraction of its bases is.
     blacklist_bin_fraction: float = 0.5
     # The paper's soft generator sees DNA only; True feeds it e_seq + e_sig.
@@ -139,6 +143,9 @@ class ModelConfig:
             bad(f"stem_pool {self.stem_pool!r} unknown", f"use one of {', '.join(STEM_POOLS)}")
         if self.readout not in READOUTS:
             bad(f"readout {self.readout!r} unknown", f"use one of {', '.join(READOUTS)}")
+        if self.bin_head_stem and self.readout != "additive":
+            bad(f"bin_head_stem needs readout 'additive' (readout is {self.readout!r})",
+                "set readout = \"additive\" or drop bin_head_stem")
         if self.window % self.resolution:
             bad(f"window {self.window} is not a multiple of resolution {self.resolution}",
                 "choose a resolution that divides the window (e.g. 1, 50, 100, 125)")

@@ -124,7 +124,7 @@ class Seq2Exp(nn.Module):
         # one more head input. distance_b = log1p(|bin centre - TSS| / 1 kb): contact falls with
         # distance and nothing else tells a bin how far from the TSS it lies; signals_b (the bin's
         # pooled tracks) give the head activity and contact directly, as in ABC's activity x contact
-        bin_inputs = cfg.d_model + 1 + (cfg.n_signals if self.uses_signals else 0)
+        bin_inputs = cfg.d_model * (1 + int(cfg.bin_head_stem)) + 1 + (cfg.n_signals if self.uses_signals else 0)
         self.bin_head = nn.Sequential(nn.Linear(bin_inputs, cfg.mlp_hidden), nn.ReLU(),
                                       nn.Linear(cfg.mlp_hidden, 1)) if additive else None
         self.head = nn.Sequential(
@@ -253,7 +253,8 @@ class Seq2Exp(nn.Module):
             # directly, so the prediction loss reaches the generator at every bin, not only through
             # what the Mamba stack carries to the promoter.
             distance = self.tss_distance.to(h.dtype).expand(b, -1)[..., None]  # [B, n, 1]
-            per_bin = self.bin_head(torch.cat([h, distance, pooled.to(h.dtype)], -1))[..., 0]  # [B, n]
+            bin_in = [h, distance, pooled.to(h.dtype)] + ([e_seq.to(h.dtype)] if cfg.bin_head_stem else [])
+            per_bin = self.bin_head(torch.cat(bin_in, -1))[..., 0]  # [B, n]
             contribution = mask * F.softplus(per_bin)
             parts.append(torch.log(contribution.sum(1, keepdim=True) + 1e-4))
         z = torch.cat(parts, dim=1)
