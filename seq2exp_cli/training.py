@@ -82,6 +82,8 @@ class TrainConfig:
     ``epochs * steps_per_epoch``. ``patience`` (evaluations without a better validation MSE;
     None = never stop early), ``eval_every`` and ``checkpoint_every`` count optimiser steps.
     ``eval_batch_size`` defaults to ``batch_size``. ``device`` is auto, cpu, cuda or cuda:N.
+    ``ema_decay`` > 0 keeps an exponential moving average of the weights (decay per step), which
+    is what validation scores and ``model.pt`` stores; 0 (the default) uses the weights as trained.
     """
 
     lr: float = 5e-4
@@ -101,6 +103,7 @@ class TrainConfig:
     eval_every: int = 1000
     checkpoint_every: int = 1000
     device: str = "auto"
+    ema_decay: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/TOML-friendly values (``betas`` as a list)."""
@@ -136,6 +139,8 @@ class TrainConfig:
             raise InputError(f"{source}: min_lr = {self.min_lr}; it must lie in [0, lr = {self.lr}]")
         if not 0 <= self.warmup_fraction <= 1:
             raise InputError(f"{source}: warmup_fraction = {self.warmup_fraction}; it must lie in [0, 1]")
+        if not 0 <= self.ema_decay < 1:
+            raise InputError(f"{source}: ema_decay = {self.ema_decay}; it must lie in [0, 1) (0 = off)")
         if self.warmup_steps < 0 or self.num_workers < 0 or self.weight_decay < 0 or self.grad_clip < 0:
             raise InputError(f"{source}: warmup_steps, num_workers, weight_decay and grad_clip must be >= 0")
 
@@ -358,6 +363,10 @@ def fit(
     cfg = train_config
     cfg.validate()
     device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        from seq2exp_cli.cpu_allocator import keep_freed_memory
+
+        keep_freed_memory()  # a third of a CPU step was page faults (see cpu_allocator)
     init_distributed(device)  # under torchrun; the group lives until the process exits
     return _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
                 model_factory or _default_model_factory, loss_fn or _default_loss(model_config), t_start)
@@ -386,6 +395,7 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
     np.random.seed(cfg.seed % 2**32)
     random.seed(cfg.seed)
     model = model_factory(model_config).to(device)
+    ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas))
     schedule = WarmupCosine(optimizer, cfg.lr, cfg.min_lr, effective_warmup(cfg, max_steps), max_steps)
     model_dict = model_config.to_dict()
@@ -404,6 +414,8 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
                 f"({state['data_config']} vs {data_config}); resume with the original dataset"
             )
         model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, epoch, batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
         best, best_step, bad_evals = float(state["best_metric"]), int(state["best_step"]), int(state["bad_evals"])
@@ -465,6 +477,7 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
         return {
             "format": LAST_FORMAT, "checkpoint_version": CHECKPOINT_VERSION, "seq2exp_version": __version__,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "ema": ema.model.state_dict() if ema is not None else None,
             "scheduler": schedule.state_dict(), "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
             "best_metric": best, "best_step": best_step, "bad_evals": bad_evals, "best_metrics": best_metrics,
             "stopped_early": stopped_early, "model_config": model_dict, "train_config": cfg.to_dict(),
@@ -505,6 +518,8 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
             if not torch.isfinite(grad_norm):
                 raise TrainingError(_describe_nonfinite(step, "gradient", lr, device))
             optimizer.step()
+            if ema is not None:
+                ema.update(model)
             step += 1
             batch_in_epoch += 1
             if batch_in_epoch == steps_per_epoch:
@@ -521,7 +536,8 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
             evaluated = False
             if step % cfg.eval_every == 0 or step == max_steps:
                 t_eval = time.time()
-                predicted = predict_values(net, dataset, valid_idx, device, eval_batch, cfg.num_workers)
+                scored = ema.model if ema is not None else net  # the weights model.pt would hold
+                predicted = predict_values(scored, dataset, valid_idx, device, eval_batch, cfg.num_workers)
                 targets = dataset.genes["target"].to_numpy(np.float64)[valid_idx]
                 metrics = regression_metrics(targets, predicted)
                 improved = metrics["mse"] < best
@@ -529,7 +545,8 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
                     best, best_step, bad_evals = metrics["mse"], step, 0
                     best_metrics = {k: float(v) for k, v in metrics.items()}
                     if is_main:
-                        save_checkpoint(_model_payload(model, model_config, model_dict, data_config, step, metrics),
+                        kept = ema.model if ema is not None else model
+                        save_checkpoint(_model_payload(kept, model_config, model_dict, data_config, step, metrics),
                                         run_dir / "model.pt")
                 else:
                     bad_evals += 1
@@ -576,6 +593,27 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
         )
         _write_json(run_dir / "run.json", run_record)
     return FitResult(run_dir, step, best_step, best_metrics, stopped_early, elapsed)
+
+
+class WeightAverage:
+    """Exponential moving average of a model's weights: after each optimiser step,
+    w_avg <- decay * w_avg + (1 - decay) * w (buffers copied). ``model`` is the averaged copy,
+    used for validation and saved as ``model.pt``; it never trains itself."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay = float(decay)
+        self.model = copy.deepcopy(model).eval()
+        for param in self.model.parameters():
+            param.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        averaged = list(self.model.parameters())
+        torch._foreach_lerp_(averaged, [p.detach() for p in model.parameters()], 1.0 - self.decay)
+        for mine, theirs in zip(self.model.buffers(), model.buffers()):
+            mine.copy_(theirs)
 
 
 def _part(parts: Any, names: tuple[str, ...]) -> float:

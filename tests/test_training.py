@@ -375,3 +375,45 @@ def test_resume_with_other_model_settings_is_refused(tmp_path):
     with pytest.raises(ModelMismatchError, match="width"):
         fit(ToyDataset(), tmp_path / "run", ToyConfig(width=16), cfg, resume=True,
             model_factory=ToyModel, loss_fn=toy_loss)
+
+
+def test_weight_average_follows_its_formula():
+    from seq2exp_cli.training import WeightAverage
+
+    torch.manual_seed(0)
+    model = ToyModel(ToyConfig())
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    average = WeightAverage(model, decay=0.9)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    average.update(model)
+    for name, value in average.model.state_dict().items():
+        torch.testing.assert_close(value, start[name] + 0.1)  # 0.9 * w + 0.1 * (w + 1)
+    assert not any(p.requires_grad for p in average.model.parameters())
+
+
+def test_fit_with_ema_saves_averaged_weights_and_resumes_bit_identical(tmp_path):
+    _fit(tmp_path, "full", max_steps=8, eval_every=8, ema_decay=0.8)
+    full_model = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
+    last = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    # model.pt holds the average, which differs from the trained weights
+    assert any(not torch.equal(full_model["state_dict"][k], last["model"][k]) for k in last["model"])
+    for key, value in last["ema"].items():
+        assert torch.equal(full_model["state_dict"][key], value), key
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_5(info):
+        if info.get("step") == 5 and "loss" in info:
+            raise Crash
+
+    with pytest.raises(Crash):
+        _fit(tmp_path, "cut", max_steps=8, eval_every=8, ema_decay=0.8, progress=crash_at_5)
+    _fit(tmp_path, "cut", resume=True, max_steps=8, eval_every=8, ema_decay=0.8)
+    again = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    for key in last["ema"]:
+        assert torch.equal(last["ema"][key], again["ema"][key]), key
+    assert _fit(tmp_path, "plain", max_steps=2).steps == 2  # off by default: no average kept
+    assert torch.load(tmp_path / "plain" / "last.pt", weights_only=True)["ema"] is None

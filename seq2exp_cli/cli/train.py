@@ -51,6 +51,7 @@ Configuration file (--config FILE.toml), every key optional:
   batch_size = 8                   # genes per process per step
   eval_batch_size = 8              # default: batch_size
   grad_clip = 1.0
+  ema_decay = 0.0                  # > 0: validate and save a moving average of the weights
   seed = 2222
   num_workers = 0
   patience = 5                     # evaluations without a better valid MSE

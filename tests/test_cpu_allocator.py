@@ -1,0 +1,38 @@
+"""seq2exp_cli.cpu_allocator: glibc thresholds raised once, user settings respected."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+CODE = textwrap.dedent("""
+    import os, sys
+    from seq2exp_cli import cpu_allocator
+    first = cpu_allocator.keep_freed_memory()
+    print(first, cpu_allocator.keep_freed_memory())
+""")
+
+
+def _run(env_extra: dict[str, str]) -> str:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                                                            "GLIBC_TUNABLES")}
+    env.update(env_extra)
+    return subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env, check=True).stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
+def test_thresholds_raised_once_on_glibc():
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert _run({}).split() == ["True", "True"]
+
+
+def test_user_malloc_settings_are_left_alone():
+    assert _run({"MALLOC_MMAP_THRESHOLD_": "65536"}).split() == ["False", "False"]
