@@ -111,11 +111,37 @@ def main() -> None:
     lines += ["", "Calls overlapping planted promoters are set aside for every method. AUPRC ranks all planted",
               "functional elements against all signal-matched decoys by each method's maximum score over them.",
               "Precision @ recall: each method's ranking precision at the recall reached by the last row's calls."]
+    lines += goal_lines(expression, elements, recall_column)
     text = "\n".join(lines) + "\n"
     print(text)
     out = args.out or HERE / "results" / f"bench_accuracy_{args.scale}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+
+
+def goal_lines(expression: pd.DataFrame, elements: pd.DataFrame, recall_column: str) -> list[str]:
+    """The issue's three goals per masking variant, with the ratio to the peak caller (MACS3 when
+    it ran, else the DNase threshold) and by how much each goal is missed."""
+    peer = elements.iloc[-1]
+    peer_precision = float(peer[recall_column])
+    pearson = dict(zip(expression["variant"], expression["pearson"]))
+    lines = ["", f"## Goals (issue #7), against {peer['method']}", "",
+             "| variant | held-out Pearson (>= 0.9) | AUPRC (>= 0.8) | precision @ equal recall / peer's (>= 2x) |",
+             "|---|---|---|---|"]
+
+    def judged(value: float, goal: float, text: str) -> str:
+        return f"{text}: met" if value >= goal else f"{text}: missed by {goal - value:.3f}"
+
+    for row in elements.to_dict(orient="records"):
+        if not str(row["method"]).startswith("seq2exp "):
+            continue
+        variant = str(row["method"]).split(" ", 1)[1]
+        ratio = float(row[recall_column]) / peer_precision if peer_precision > 0 else float("nan")
+        auprc = float(row["auprc"])
+        cells = [judged(pearson[variant], 0.9, f"{pearson[variant]:.3f}"), judged(auprc, 0.8, f"{auprc:.3f}"),
+                 judged(ratio, 2.0, f"{ratio:.2f}x")]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return lines
 
 
 if __name__ == "__main__":

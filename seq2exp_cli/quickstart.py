@@ -42,8 +42,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 #: variant "hard": in bench_accuracy.py (small, seed 1) its elements rank best (AUPRC 0.90 vs 0.77
 #: for "soft" with the session-3 recipe). "bin_head_stem": a bin's contribution reads the bin's own
 #: motif features (Pearson 0.75 -> 0.81, AUPRC 0.83 -> 0.92 at equal steps); d_state 8 and expand 1
-#: make a step ~25% cheaper, which buys 540 steps inside 5 minutes; lr 6e-3 (AUPRC 0.92 -> 0.95 at
-#: 450 steps). Every run behind these choices: benchmarks/results/quickstart_small.md.
+#: make a step ~25% cheaper; lr 6e-3 (AUPRC 0.92 -> 0.95 at 450 steps); 700 steps (~3.6 min on 2
+#: cores; validation Pearson plateaus from ~400). Every run: benchmarks/results/quickstart_small.md.
 #: elements are the top 5% of scored bases: a trained bottleneck pulls every score towards its
 #: marginal mean (mu = 0.1), so a fixed cutoff such as 0.5 can leave nothing
 #: the recipe keys that are ModelConfig fields (the rest are training settings)
