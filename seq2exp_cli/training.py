@@ -82,6 +82,9 @@ class TrainConfig:
     ``epochs * steps_per_epoch``. ``patience`` (evaluations without a better validation MSE;
     None = never stop early), ``eval_every`` and ``checkpoint_every`` count optimiser steps.
     ``eval_batch_size`` defaults to ``batch_size``. ``device`` is auto, cpu, cuda or cuda:N.
+    ``max_shift`` > 0 shifts each training window by a random whole number of bases in
+    [-max_shift, max_shift] (the bases shifted in are N, their signals 0): the bins then cut each
+    gene's sequence at different places from step to step, a regulariser for few genes.
     ``ema_decay`` > 0 keeps an exponential moving average of the weights (decay per step), which
     is what validation scores and ``model.pt`` stores; 0 (the default) uses the weights as trained.
     """
@@ -104,6 +107,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     device: str = "auto"
     ema_decay: float = 0.0
+    max_shift: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/TOML-friendly values (``betas`` as a list)."""
@@ -141,6 +145,8 @@ class TrainConfig:
             raise InputError(f"{source}: warmup_fraction = {self.warmup_fraction}; it must lie in [0, 1]")
         if not 0 <= self.ema_decay < 1:
             raise InputError(f"{source}: ema_decay = {self.ema_decay}; it must lie in [0, 1) (0 = off)")
+        if self.max_shift < 0:
+            raise InputError(f"{source}: max_shift = {self.max_shift}; it must be >= 0 (0 = off)")
         if self.warmup_steps < 0 or self.num_workers < 0 or self.weight_decay < 0 or self.grad_clip < 0:
             raise InputError(f"{source}: warmup_steps, num_workers, weight_decay and grad_clip must be >= 0")
 
@@ -502,6 +508,8 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
             net.train()
             batch = {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
             target = batch["target"].float()
+            if cfg.max_shift:
+                batch = shift_windows(batch, cfg.max_shift)
             with autocast(device):
                 output = net(batch["seq"], batch["signals"], batch["features"], batch["blacklist"])
                 loss, parts = loss_fn(output, target)
@@ -593,6 +601,27 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
         )
         _write_json(run_dir / "run.json", run_record)
     return FitResult(run_dir, step, best_step, best_metrics, stopped_early, elapsed)
+
+
+def shift_windows(batch: dict[str, Any], max_shift: int) -> dict[str, Any]:
+    """Shift each window of ``batch`` (seq [B, L], signals [B, L, S], blacklist [B, L]) by its own
+    random offset in [-max_shift, max_shift] bases, drawn from the global torch RNG (checkpointed,
+    so a resumed run draws the same shifts). Bases shifted in are N (code 4) with signals 0 and
+    no blacklist. Returns a new dict; the other entries are passed through."""
+    seq, signals, blacklist = batch["seq"], batch["signals"], batch["blacklist"]
+    length = seq.shape[1]
+    offsets = torch.randint(-max_shift, max_shift + 1, (seq.shape[0],)).tolist()
+    out_seq = torch.full_like(seq, 4)
+    out_signals = torch.zeros_like(signals)
+    out_black = torch.zeros_like(blacklist)
+    for row, offset in enumerate(offsets):
+        # output position t reads input position t - offset
+        dst = slice(max(offset, 0), length + min(offset, 0))
+        src = slice(max(-offset, 0), length - max(offset, 0))
+        out_seq[row, dst] = seq[row, src]
+        out_signals[row, dst] = signals[row, src]
+        out_black[row, dst] = blacklist[row, src]
+    return {**batch, "seq": out_seq, "signals": out_signals, "blacklist": out_black}
 
 
 class WeightAverage:

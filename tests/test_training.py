@@ -417,3 +417,51 @@ def test_fit_with_ema_saves_averaged_weights_and_resumes_bit_identical(tmp_path)
         assert torch.equal(last["ema"][key], again["ema"][key]), key
     assert _fit(tmp_path, "plain", max_steps=2).steps == 2  # off by default: no average kept
     assert torch.load(tmp_path / "plain" / "last.pt", weights_only=True)["ema"] is None
+
+
+def test_shift_windows_moves_each_row_and_fills_with_n():
+    from seq2exp_cli.training import shift_windows
+
+    seq = torch.arange(20, dtype=torch.uint8).remainder(4).repeat(3, 1)
+    signals = torch.arange(20, dtype=torch.float32)[None, :, None].repeat(3, 1, 2) + 1
+    black = torch.zeros(3, 20, dtype=torch.bool)
+    black[:, 5] = True
+    torch.manual_seed(0)
+    out = shift_windows({"seq": seq, "signals": signals, "blacklist": black, "target": torch.ones(3)}, 3)
+    assert torch.equal(out["target"], torch.ones(3))
+    seen = set()
+    for row in range(3):
+        # the signal value tells where each output base came from: input position = value - 1
+        moved = out["signals"][row, :, 0]
+        kept = moved > 0
+        offset = int((torch.arange(20)[kept] - (moved[kept] - 1)).unique().item())
+        seen.add(offset)
+        assert -3 <= offset <= 3
+        assert torch.equal(out["seq"][row, kept], seq[row, (moved[kept] - 1).long()])
+        assert (out["seq"][row, ~kept] == 4).all() and int((~kept).sum()) == abs(offset)
+        assert bool(out["blacklist"][row, 5 + offset]) and int(out["blacklist"][row].sum()) == 1
+    torch.manual_seed(0)
+    again = shift_windows({"seq": seq, "signals": signals, "blacklist": black}, 3)
+    assert torch.equal(again["seq"], out["seq"])  # from the (checkpointed) torch RNG
+
+
+def test_fit_with_shifts_resumes_bit_identical(tmp_path):
+    _fit(tmp_path, "full", max_steps=6, max_shift=2)
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_4(info):
+        if info.get("step") == 4 and "loss" in info:
+            raise Crash
+
+    with pytest.raises(Crash):
+        _fit(tmp_path, "cut", max_steps=6, max_shift=2, progress=crash_at_4)
+    _fit(tmp_path, "cut", resume=True, max_steps=6, max_shift=2)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    plain = _fit(tmp_path, "plain", max_steps=6)
+    c = torch.load(tmp_path / "plain" / "last.pt", weights_only=True)
+    assert plain.steps == 6 and any(not torch.equal(a["model"][k], c["model"][k]) for k in a["model"])

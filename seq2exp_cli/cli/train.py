@@ -52,6 +52,7 @@ Configuration file (--config FILE.toml), every key optional:
   eval_batch_size = 8              # default: batch_size
   grad_clip = 1.0
   ema_decay = 0.0                  # > 0: validate and save a moving average of the weights
+  max_shift = 0                    # > 0: shift training windows by up to this many bp
   seed = 2222
   num_workers = 0
   patience = 5                     # evaluations without a better valid MSE
