@@ -139,7 +139,7 @@ def main() -> None:
             rows.append({"label": label, "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:200]})
             if "R = 1" in label and "batch" not in label and args.batch > 1:
                 # batch 8 at 1 bp does not fit under the cap: measure one gene per step instead
-                plan.append((f"soft, R = 1, batch 1", ["--variant", "soft", "--resolution", "1", "--steps", "1",
+                plan.append(("soft, R = 1, batch 1", ["--variant", "soft", "--resolution", "1", "--steps", "1",
                                                        "--warmup", "0", "--batch", "1"]))
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from seq2exp_cli.cli import cli
-from seq2exp_cli.dataset import COMPLEMENT, PreparedDataset, window_bounds
+from seq2exp_cli.dataset import COMPLEMENT, PreparedDataset
 from seq2exp_cli.io.bigwig import BigWigTrack
 from seq2exp_cli.io.fasta import FastaReader
 from seq2exp_cli.io.hic import open_contacts

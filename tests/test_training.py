@@ -139,6 +139,23 @@ def _fit(tmp_path, name="run", resume=False, dataset=None, progress=None, **over
                model_factory=ToyModel, loss_fn=toy_loss)
 
 
+class Crash(Exception):
+    """Raised from a progress callback: the run dies in the middle of a step."""
+
+
+def _fit_cut_and_resume(tmp_path, name, crash_step, **overrides):
+    """Run until step ``crash_step`` starts reporting, die there, then resume to the end."""
+    def crash(info):
+        if info.get("step") == crash_step and "loss" in info:
+            raise Crash
+
+    with pytest.raises(Crash):
+        _fit(tmp_path, name, progress=crash, **overrides)
+    # last.pt holds the step before (checkpoint_every=1 writes after a step completes)
+    assert torch.load(tmp_path / name / "last.pt", weights_only=True)["step"] == crash_step - 1
+    return _fit(tmp_path, name, resume=True, **overrides)
+
+
 # ------------------------------------------------------------------------------ metrics
 
 
@@ -321,18 +338,7 @@ def test_fit_model_pt_holds_best_weights(tmp_path):
 def test_fit_is_deterministic_and_resume_is_bit_identical(tmp_path):
     _fit(tmp_path, "full", max_steps=8)
 
-    class Crash(Exception):
-        pass
-
-    def crash_at_5(info):
-        if info.get("step") == 5 and "loss" in info:
-            raise Crash
-
-    with pytest.raises(Crash):
-        _fit(tmp_path, "cut", max_steps=8, progress=crash_at_5)
-    # last.pt was written at step 4 (checkpoint_every=1 writes after a step completes)
-    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["step"] == 4
-    _fit(tmp_path, "cut", resume=True, max_steps=8)
+    _fit_cut_and_resume(tmp_path, "cut", 5, max_steps=8)
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     assert b["step"] == 8
@@ -402,16 +408,7 @@ def test_fit_with_ema_saves_averaged_weights_and_resumes_bit_identical(tmp_path)
     for key, value in last["ema"].items():
         assert torch.equal(full_model["state_dict"][key], value), key
 
-    class Crash(Exception):
-        pass
-
-    def crash_at_5(info):
-        if info.get("step") == 5 and "loss" in info:
-            raise Crash
-
-    with pytest.raises(Crash):
-        _fit(tmp_path, "cut", max_steps=8, eval_every=8, ema_decay=0.8, progress=crash_at_5)
-    _fit(tmp_path, "cut", resume=True, max_steps=8, eval_every=8, ema_decay=0.8)
+    _fit_cut_and_resume(tmp_path, "cut", 5, max_steps=8, eval_every=8, ema_decay=0.8)
     again = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     for key in last["ema"]:
         assert torch.equal(last["ema"][key], again["ema"][key]), key
@@ -448,16 +445,7 @@ def test_shift_windows_moves_each_row_and_fills_with_n():
 def test_fit_with_shifts_resumes_bit_identical(tmp_path):
     _fit(tmp_path, "full", max_steps=6, max_shift=2)
 
-    class Crash(Exception):
-        pass
-
-    def crash_at_4(info):
-        if info.get("step") == 4 and "loss" in info:
-            raise Crash
-
-    with pytest.raises(Crash):
-        _fit(tmp_path, "cut", max_steps=6, max_shift=2, progress=crash_at_4)
-    _fit(tmp_path, "cut", resume=True, max_steps=6, max_shift=2)
+    _fit_cut_and_resume(tmp_path, "cut", 4, max_steps=6, max_shift=2)
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     for key in a["model"]:
