@@ -100,8 +100,14 @@ def run_quickstart(
         expression = predict_test(out / "model", dataset, out / "predictions.tsv", device)
     with timed("call-elements"):
         files.update(call_simulated(out / "model", dataset, out / "elements.bed", device))
+        methods = {f"seq2exp ({recipe['variant']})": files}
+        if recipe.get("readout") == "additive" and recipe["variant"] in ("soft", "hard"):
+            # the default score is each bin's share of the gene's input; the bottleneck's own mask
+            # is the paper's element score, so the table shows both
+            methods[f"seq2exp ({recipe['variant']}), bottleneck mask"] = call_simulated(
+                out / "model", dataset, out / "elements_mask.bed", device, score="mask")
     with timed("evaluate"):
-        table = evaluate_simulated(inputs, manifest, {f"seq2exp ({recipe['variant']})": files}, out)
+        table = evaluate_simulated(inputs, manifest, methods, out)
     files["locus_plot"] = _locus_plot(out, dataset, inputs, files, device)
     result = QuickstartResult(out, expression, table, files, seconds)
     write_summary(result, sim)
@@ -203,14 +209,15 @@ def predict_test(run_dir: Path, dataset_dir: Path, out: Path, device: str) -> di
     return regression_metrics(labelled["target"].to_numpy(), labelled["predicted"].to_numpy())
 
 
-def call_simulated(run_dir: Path, dataset_dir: Path, out: Path, device: str) -> dict[str, Path]:
-    """call-elements on every gene's window; also writes the per-bp score as a bigWig."""
+def call_simulated(run_dir: Path, dataset_dir: Path, out: Path, device: str, score: str = "auto") -> dict[str, Path]:
+    """call-elements (``score``: auto, mask or contribution) on every gene's window; also writes
+    the per-bp score as a bigWig."""
     from seq2exp_cli.element_links import CallSettings, call_elements_from_model, output_paths
 
     settings = CallSettings(top_fraction=TOP_FRACTION, min_length=MIN_LENGTH, max_gap=MAX_GAP,
                             bigwig=out.with_suffix(".score.bw"))
     paths = output_paths(out, settings, links=True)
-    call_elements_from_model(run_dir, dataset_dir, paths, settings, device=device)
+    call_elements_from_model(run_dir, dataset_dir, paths, settings, device=device, score=score)
     return paths
 
 

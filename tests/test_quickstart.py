@@ -26,7 +26,9 @@ def test_quickstart_prints_one_table_with_every_method(demo):
     assert "| seq2exp (hard) |" in printed and "| DNase threshold, equal bp |" in printed
     summary = json.loads((out / "summary.json").read_text())
     methods = [row["method"] for row in summary["elements"]]
-    assert methods[:2] == ["seq2exp (hard)", "DNase threshold, equal bp"]
+    assert methods[:3] == ["seq2exp (hard)", "seq2exp (hard), bottleneck mask", "DNase threshold, equal bp"]
+    assert json.loads((out / "elements_mask.run.json").read_text())["score"] == "mask"
+    assert json.loads((out / "elements.run.json").read_text())["score"] == "contribution"
     for row in summary["elements"]:
         assert 0.0 <= row["auprc"] <= 1.0
     assert summary["expression"]["n"] > 0
