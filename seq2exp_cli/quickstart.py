@@ -44,11 +44,11 @@ RECIPES: dict[str, dict[str, Any]] = {
 #: motif features (Pearson 0.75 -> 0.81, AUPRC 0.83 -> 0.92 at equal steps); d_state 8 and expand 1
 #: make a step ~25% cheaper; lr 6e-3 (AUPRC 0.92 -> 0.95 at 450 steps); 700 steps (~3.6 min on 2
 #: cores; validation Pearson plateaus from ~400). Every run: benchmarks/results/quickstart_small.md.
-#: elements are the top 5% of scored bases: a trained bottleneck pulls every score towards its
-#: marginal mean (mu = 0.1), so a fixed cutoff such as 0.5 can leave nothing
 #: the recipe keys that are ModelConfig fields (the rest are training settings)
 RECIPE_MODEL_KEYS = ("resolution", "d_model", "n_layers", "d_state", "expand", "stem_pool", "readout",
                      "bin_head_stem")
+#: elements are the top 5% of scored bases: a trained bottleneck pulls every score towards its
+#: marginal mean (mu = 0.1), so a fixed cutoff such as 0.5 can leave nothing
 TOP_FRACTION = 0.05
 MIN_LENGTH = 100
 MAX_GAP = 30

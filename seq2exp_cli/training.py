@@ -497,6 +497,9 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
             payload["rng"] = rng_states
             save_checkpoint(payload, run_dir / "last.pt")
 
+    # with ema_decay the averaged weights are the ones validated and kept as model.pt
+    validated = ema.model if ema is not None else net
+    kept = ema.model if ema is not None else model
     sums = {"loss": 0.0, "pred": 0.0, "kl": 0.0, "n": 0}
     t_loop, steps_at_loop = time.time(), step
     batches = iter(loader)
@@ -544,8 +547,7 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
             evaluated = False
             if step % cfg.eval_every == 0 or step == max_steps:
                 t_eval = time.time()
-                scored = ema.model if ema is not None else net  # the weights model.pt would hold
-                predicted = predict_values(scored, dataset, valid_idx, device, eval_batch, cfg.num_workers)
+                predicted = predict_values(validated, dataset, valid_idx, device, eval_batch, cfg.num_workers)
                 targets = dataset.genes["target"].to_numpy(np.float64)[valid_idx]
                 metrics = regression_metrics(targets, predicted)
                 improved = metrics["mse"] < best
@@ -553,7 +555,6 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
                     best, best_step, bad_evals = metrics["mse"], step, 0
                     best_metrics = {k: float(v) for k, v in metrics.items()}
                     if is_main:
-                        kept = ema.model if ema is not None else model
                         save_checkpoint(_model_payload(kept, model_config, model_dict, data_config, step, metrics),
                                         run_dir / "model.pt")
                 else:
@@ -606,12 +607,14 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
 def shift_windows(batch: dict[str, Any], max_shift: int) -> dict[str, Any]:
     """Shift each window of ``batch`` (seq [B, L], signals [B, L, S], blacklist [B, L]) by its own
     random offset in [-max_shift, max_shift] bases, drawn from the global torch RNG (checkpointed,
-    so a resumed run draws the same shifts). Bases shifted in are N (code 4) with signals 0 and
-    no blacklist. Returns a new dict; the other entries are passed through."""
+    so a resumed run draws the same shifts). Bases shifted in are N (``BASE_N``) with signals 0
+    and no blacklist. Returns a new dict; the other entries are passed through."""
+    from seq2exp_cli.dataset import BASE_N
+
     seq, signals, blacklist = batch["seq"], batch["signals"], batch["blacklist"]
     length = seq.shape[1]
     offsets = torch.randint(-max_shift, max_shift + 1, (seq.shape[0],)).tolist()
-    out_seq = torch.full_like(seq, 4)
+    out_seq = torch.full_like(seq, BASE_N)
     out_signals = torch.zeros_like(signals)
     out_black = torch.zeros_like(blacklist)
     for row, offset in enumerate(offsets):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -9,7 +11,6 @@ import textwrap
 import pytest
 
 CODE = textwrap.dedent("""
-    import os, sys
     from seq2exp_cli import cpu_allocator
     first = cpu_allocator.keep_freed_memory()
     print(first, cpu_allocator.keep_freed_memory())
@@ -17,8 +18,6 @@ CODE = textwrap.dedent("""
 
 
 def _run(env_extra: dict[str, str]) -> str:
-    import os
-
     env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
                                                             "GLIBC_TUNABLES")}
     env.update(env_extra)
@@ -27,8 +26,6 @@ def _run(env_extra: dict[str, str]) -> str:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
 def test_thresholds_raised_once_on_glibc():
-    import platform
-
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("not glibc")
     assert _run({}).split() == ["True", "True"]
