@@ -515,11 +515,12 @@ def resolve_score(score: str, readout: str, settings: CallSettings, run_dir: str
     for a contribution score without the additive readout, or -p/-q with contribution scores."""
     if score not in SCORES:
         raise InputError(f"--score {score!r}: use one of {', '.join(SCORES)}")
+    with_contributions = readout in ("additive", "factorized")
     if score == "auto":
-        score = "contribution" if readout == "additive" else "mask"
-    if score == "contribution" and readout != "additive":
+        score = "contribution" if with_contributions else "mask"
+    if score == "contribution" and not with_contributions:
         raise InputError(f"--score contribution: the model in {run_dir} has readout {readout!r}, which has no "
-                         "per-bin contributions; use --score mask or train with readout = \"additive\"")
+                         "per-bin contributions; use --score mask or train with readout = \"factorized\"")
     if score == "contribution" and (settings.pvalue is not None or settings.qvalue is not None):
         raise InputError("-p/-q: contribution scores have no null distribution; use --cutoff (a share of the "
                          "gene's input, e.g. 0.02) or --top-fraction, or --score mask")

@@ -407,9 +407,9 @@ class GeneMask:
 
 def default_score(model: torch.nn.Module) -> str:
     """The per-gene score call-elements uses by default: ``contribution`` for a model with the
-    additive readout, else ``mask``."""
+    additive or factorized readout, else ``mask``."""
     config = getattr(_unwrap(model), "config", None)
-    return "contribution" if getattr(config, "readout", "promoter") == "additive" else "mask"
+    return "contribution" if getattr(config, "readout", "promoter") in ("additive", "factorized") else "mask"
 
 
 @torch.no_grad()

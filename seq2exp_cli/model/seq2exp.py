@@ -30,6 +30,7 @@ from seq2exp_cli.errors import InputError
 from seq2exp_cli.losses import beta_kl
 from seq2exp_cli.model.backbone import MambaStack
 from seq2exp_cli.model.config import ModelConfig
+from seq2exp_cli.model.kmer_stem import KmerStem
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ def expand_mask(mask: torch.Tensor, resolution: int) -> torch.Tensor:
 class Seq2ExpOutput:
     """prediction [B]; kl [B] (mean KL over non-overridden bins; zeros without a mask);
     mask [B, n] (the mask used); alpha, beta [B, n] or None (nomask/seqonly); contribution [B, n]
-    (mask x per-bin contribution, additive readout only, else None)."""
+    (mask x per-bin contribution, additive and factorized readouts, else None); penalty: a scalar
+    regulariser the loss adds (the k-mer stem's weighted L1 in training), or None."""
 
     prediction: torch.Tensor
     kl: torch.Tensor
@@ -66,6 +68,7 @@ class Seq2ExpOutput:
     alpha: torch.Tensor | None
     beta: torch.Tensor | None
     contribution: torch.Tensor | None = None
+    penalty: torch.Tensor | None = None
 
 
 class Stem(nn.Module):
@@ -80,13 +83,17 @@ class Stem(nn.Module):
         super().__init__()
         self.resolution = cfg.resolution
         self.max_pool = cfg.stem_pool == "max"
-        if cfg.resolution == 1:
+        if cfg.stem == "kmer":
+            self.seq_embed: nn.Module = KmerStem(cfg.kmer_size, cfg.d_model, cfg.resolution, cfg.stem_neighbors)
+        elif cfg.resolution == 1:
             self.seq_embed: nn.Module = nn.Linear(4, cfg.d_model)
         else:
             self.seq_embed = nn.Conv1d(4, cfg.d_model, cfg.stem_kernel, padding=cfg.stem_kernel // 2)
         self.sig_embed = nn.Linear(cfg.n_signals, cfg.d_model) if use_signals and cfg.n_signals else None
 
     def embed_seq(self, seq: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.seq_embed, KmerStem):
+            return self.seq_embed(seq)
         oh = one_hot(seq)
         if self.resolution == 1:
             return self.seq_embed(oh)
@@ -118,7 +125,8 @@ class Seq2Exp(nn.Module):
 
         self.generator = stack() if cfg.variant in ("soft", "hard") else None
         self.mask_head = nn.Linear(cfg.d_model, 2) if self.generator is not None else None
-        self.predictor = stack()
+        factorized = cfg.readout == "factorized"
+        self.predictor = None if factorized else stack()
         additive = cfg.readout == "additive"
         # additive readout: per-bin contribution softplus(bin_head([h_b, distance_b, signals_b])) >= 0,
         # one more head input. distance_b = log1p(|bin centre - TSS| / 1 kb): contact falls with
@@ -127,8 +135,16 @@ class Seq2Exp(nn.Module):
         bin_inputs = cfg.d_model * (1 + int(cfg.bin_head_stem)) + 1 + (cfg.n_signals if self.uses_signals else 0)
         self.bin_head = nn.Sequential(nn.Linear(bin_inputs, cfg.mlp_hidden), nn.ReLU(),
                                       nn.Linear(cfg.mlp_hidden, 1)) if additive else None
+        # factorized readout: gate g_b = softplus(gate_head(GELU(e_seq_b))) reads the sequence only,
+        # activity a_b = softplus(activity_head([signals_b, distance_b])) the signals and distance only
+        self.gate_head = nn.Sequential(nn.Linear(cfg.d_model, cfg.mlp_hidden), nn.ReLU(),
+                                       nn.Linear(cfg.mlp_hidden, 1)) if factorized else None
+        n_activity = 1 + (cfg.n_signals if self.uses_signals else 0)
+        self.activity_head = nn.Sequential(nn.Linear(n_activity, cfg.mlp_hidden), nn.ReLU(),
+                                           nn.Linear(cfg.mlp_hidden, 1)) if factorized else None
+        head_inputs = cfg.n_features + (1 if factorized else cfg.d_model + int(additive))
         self.head = nn.Sequential(
-            nn.Linear(cfg.d_model + cfg.n_features + int(additive), cfg.mlp_hidden), nn.ReLU(),
+            nn.Linear(head_inputs, cfg.mlp_hidden), nn.ReLU(),
             nn.Linear(cfg.mlp_hidden, cfg.mlp_hidden), nn.ReLU(),
             nn.Linear(cfg.mlp_hidden, 1))
         self.register_buffer("prior_weights", torch.tensor(cfg.prior_weights, dtype=torch.float32), persistent=False)
@@ -237,12 +253,30 @@ class Seq2Exp(nn.Module):
             mask = torch.where(black, torch.zeros_like(mask), mask)
             mask = torch.where(promoter, torch.ones_like(mask), mask)
             kl = self._kl(alpha, beta, ~black & ~promoter)
-            # The mask scales what the predictor reads at each bin after its first norm (scaling
-            # x itself would be undone by that RMSNorm; see BiMambaLayer).
+        else:
+            mask = torch.where(black, torch.zeros_like(x[..., 0]), torch.ones_like(x[..., 0]))
+            kl = torch.zeros(b, device=x.device, dtype=x.dtype)
+        if self.predictor is None:
+            output = self._factorized(e_seq, pooled, features, mask, kl, alpha, beta)
+        else:
+            output = self._predictor_readout(x, pooled, features, mask, kl, alpha, beta, e_seq)
+        stem = self.stem.seq_embed
+        if self.training and cfg.kmer_l1 > 0 and isinstance(stem, KmerStem):
+            output.penalty = cfg.kmer_l1 * stem.l1()
+        return output
+
+    def _predictor_readout(self, x: torch.Tensor, pooled: torch.Tensor, features: torch.Tensor, mask: torch.Tensor,
+                           kl: torch.Tensor, alpha: torch.Tensor | None, beta: torch.Tensor | None,
+                           e_seq: torch.Tensor) -> Seq2ExpOutput:
+        """The predictor stack over the masked input, read at the promoter (and, additive, per bin)."""
+        cfg = self.config
+        b = x.shape[0]
+        # The mask scales what the predictor reads at each bin after its first norm (scaling
+        # x itself would be undone by that RMSNorm; see BiMambaLayer).
+        if self.variant in MASKED_VARIANTS:
             h = self.predictor(x, input_scale=mask)  # [B, n, d]
         else:
-            mask = torch.ones(b, cfg.n_bins, device=x.device, dtype=x.dtype)
-            kl = torch.zeros(b, device=x.device, dtype=x.dtype)
+            mask = torch.ones_like(mask)
             h = self.predictor(x)  # [B, n, d]
         p0, p1 = cfg.promoter_bins()
         pooled_h = h[:, p0:p1].mean(1)  # mean over the central promoter bins: [B, d]
@@ -258,6 +292,19 @@ class Seq2Exp(nn.Module):
             contribution = mask * F.softplus(per_bin)
             parts.append(torch.log(contribution.sum(1, keepdim=True) + 1e-4))
         z = torch.cat(parts, dim=1)
+        return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta, contribution)
+
+    def _factorized(self, e_seq: torch.Tensor, pooled: torch.Tensor, features: torch.Tensor, mask: torch.Tensor,
+                    kl: torch.Tensor, alpha: torch.Tensor | None, beta: torch.Tensor | None) -> Seq2ExpOutput:
+        """Factorized readout: contribution_b = m_b a_b g_b [B, n]; prediction = head([log sum_b
+        contribution_b, features]). The promoter bins are kept (m = 1) and gated like any other."""
+        b = e_seq.shape[0]
+        gate = F.softplus(self.gate_head(F.gelu(e_seq)))[..., 0]  # [B, n], sequence only
+        distance = self.tss_distance.to(e_seq.dtype).expand(b, -1)[..., None]  # [B, n, 1]
+        activity_in = torch.cat([pooled.to(e_seq.dtype), distance], -1) if self.uses_signals else distance
+        activity = F.softplus(self.activity_head(activity_in))[..., 0]  # [B, n], signals and distance only
+        contribution = mask * activity * gate
+        z = torch.cat([torch.log(contribution.sum(1, keepdim=True) + 1e-3), features.to(e_seq.dtype)], dim=1)
         return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta, contribution)
 
     @torch.no_grad()
@@ -285,8 +332,8 @@ class Seq2Exp(nn.Module):
         """Evaluation-mode share of each bin in the gene's predicted regulatory input [B, n]:
         m_b c_b / sum_b' m_b' c_b' (additive readout only; ABC's score is the same kind of share).
         0 on blacklisted bins; sums to 1 per gene. Does not change the module's train/eval mode."""
-        if self.bin_head is None:
-            raise InputError(f"contribution scores need a model trained with readout 'additive' "
+        if self.bin_head is None and self.gate_head is None:
+            raise InputError(f"contribution scores need a model trained with readout 'additive' or 'factorized' "
                              f"(this one has {self.config.readout!r}); use --score mask")
         was_training = self.training
         self.eval()
