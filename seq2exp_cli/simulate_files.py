@@ -21,7 +21,8 @@ from seq2exp_cli.simulate_grammar import Grammar, motif_databases
 from seq2exp_cli.simulate_layout import CLASSES
 
 if TYPE_CHECKING:
-    from seq2exp_cli.simulate import ChromSim, SimParams
+    from seq2exp_cli.simulate import ChromSim
+    from seq2exp_cli.simulate_params import SimParams
 
 FILES = {
     "fasta": "genome.fa",

@@ -27,7 +27,7 @@ import numpy as np
 from seq2exp_cli.simulate_grammar import Grammar
 
 if TYPE_CHECKING:
-    from seq2exp_cli.simulate import SimParams
+    from seq2exp_cli.simulate_params import SimParams
 
 CLASSES = ("functional", "decoy", "orphan", "closed", "insulator", "inert")
 #: classes whose candidates are accessible (draw an activity like functional elements)
