@@ -252,7 +252,7 @@ def random_pwm(rng: np.random.Generator, length: int) -> np.ndarray:
     return counts / counts.sum(axis=1, keepdims=True)
 
 
-def _resembles(probs: np.ndarray, grammar: Grammar, min_overlap: int = 8) -> bool:
+def resembles_grammar(probs: np.ndarray, grammar: Grammar, min_overlap: int = 8) -> bool:
     """Does the PWM's consensus align with a grammar motif (either strand, overlap >= 8) with
     mismatches on fewer than a quarter of the overlapping columns (at most 1 of 8, 2 of 12)?"""
     cons = probs.argmax(axis=1)
@@ -274,7 +274,7 @@ def distractor_pwms(seed: int, grammar: Grammar, count: int, lengths: tuple[int,
     out: list[np.ndarray] = []
     while len(out) < count:
         probs = random_pwm(rng, int(rng.integers(lengths[0], lengths[1] + 1)))
-        if not _resembles(probs, grammar):
+        if not resembles_grammar(probs, grammar):
             out.append(probs)
     return out
 

@@ -170,16 +170,17 @@ def assign_classes(rng: np.random.Generator, p: SimParams, orphan: np.ndarray) -
     """object[n] class names: orphans as given; the in-reach candidates get functional, decoy,
     closed and insulator in the fractions of ``p`` (of all candidates), inert the rest.
 
-    With ``p.null_distal`` the functional share becomes decoys: no distal element acts."""
+    With ``p.null_distal`` the would-be functional candidates become decoys (the same draws
+    otherwise, so the null genome differs from the ordinary one only there): no distal element acts."""
     n = orphan.size
-    fractions = p.class_fractions()
+    fractions = p.class_fractions(apply_null=False)
     out = np.full(n, "inert", dtype=object)
     out[orphan] = "orphan"
     free = rng.permutation(np.flatnonzero(~orphan))
     k = 0
     for name in ("functional", "decoy", "closed", "insulator"):
         count = min(round(fractions[name] * n), free.size - k)
-        out[free[k : k + count]] = name
+        out[free[k : k + count]] = "decoy" if name == "functional" and p.null_distal else name
         k += count
     return out
 

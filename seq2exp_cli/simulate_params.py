@@ -93,12 +93,13 @@ class SimParams:
         """Chromosome names (chr1..chrN unless given)."""
         return self.chrom_names or tuple(f"chr{i + 1}" for i in range(len(self.chrom_sizes)))
 
-    def class_fractions(self) -> dict[str, float]:
-        """Target fraction of all candidates per class, ``null_distal`` applied (inert: the rest)."""
+    def class_fractions(self, apply_null: bool = True) -> dict[str, float]:
+        """Target fraction of all candidates per class (inert: the rest); with ``apply_null`` and
+        ``null_distal``, the functional share is the decoys'."""
         out = {"functional": self.functional_fraction, "decoy": self.decoy_fraction,
                "orphan": self.orphan_fraction, "closed": self.closed_fraction,
                "insulator": self.insulator_fraction}
-        if self.null_distal:
+        if apply_null and self.null_distal:
             out["decoy"] += out["functional"]
             out["functional"] = 0.0
         out["inert"] = max(0.0, 1.0 - sum(out.values()))

@@ -555,7 +555,7 @@ def test_motif_databases(tiny: Path) -> None:
     assert min(widths) >= 8 and max(widths) <= 20 and len(set(widths)) > 8
     ic = np.array([gr.information_content(x.probs).mean() for x in distractors])
     assert 0.9 < np.median(ic) < 1.6 and ic.min() > 0.3  # JASPAR-like, not random strings
-    assert all(not gr._resembles(x.probs, grammar) for x in distractors)  # none is a planted motif
+    assert all(not gr.resembles_grammar(x.probs, grammar) for x in distractors)  # none is a planted motif
 
 
 def test_databases_differ_between_seeds() -> None:
@@ -571,7 +571,7 @@ def test_databases_differ_between_seeds() -> None:
 # --------------------------------------------------------------------------- null genome and scales
 
 
-def test_null_distal_genome(tmp_path: Path) -> None:
+def test_null_distal_genome(tmp_path: Path, tiny: Path) -> None:
     from seq2exp_cli.cli import cli
 
     out = tmp_path / "null"
@@ -591,8 +591,18 @@ def test_null_distal_genome(tmp_path: Path) -> None:
     assert np.log10(1 + truth["value"]).std() > 0.2  # own promoters still drive expression
     cand = _bed(out, "truth_candidates")
     assert (cand["effect_max"] == 0).all() and (cand["class"] == "closed").any()
-    # the same seed's grammar as the ordinary genome
-    assert _grammar(out) == S.grammar_for(SEED, S.params_for_scale("tiny"))
+    # the same seed's grammar, positions and activities as the ordinary genome; its functional
+    # candidates are decoys here
+    assert _grammar(out) == _grammar(tiny)
+    ordinary = _bed(tiny, "truth_candidates")
+    np.testing.assert_array_equal(cand[["chrom", "start", "end"]].to_numpy(), ordinary[["chrom", "start", "end"]].to_numpy())
+    np.testing.assert_allclose(cand["activity"], ordinary["activity"])
+    was_functional = (ordinary["class"] == "functional").to_numpy()
+    assert (cand.loc[was_functional, "class"] == "decoy").all()
+    assert (cand.loc[~was_functional, "class"] == ordinary.loc[~was_functional, "class"]).all()
+    for track in ("dnase.bw", "h3k27ac.bw"):  # the same chromatin signal: only sequence and expression differ
+        assert (out / track).read_bytes() == (tiny / track).read_bytes()
+    assert (out / "expression.tsv").read_bytes() != (tiny / "expression.tsv").read_bytes()
 
 
 def test_class_fractions() -> None:
