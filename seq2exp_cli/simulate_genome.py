@@ -182,8 +182,14 @@ def near_hits(codes: np.ndarray, grammar: Grammar, max_mismatch: int = 1) -> np.
     if codes.size < MOTIF_LEN:
         return np.zeros(0, dtype=np.int64)
     win = sliding_window_view(codes, MOTIF_LEN)  # (n-k+1, k)
-    mism = (win[:, None, :] != grammar.patterns[None, :, :]).sum(axis=2)  # (n-k+1, 2M)
-    return np.flatnonzero((mism <= max_mismatch).any(axis=1)).astype(np.int64)
+    if max_mismatch <= 1:  # pigeonhole pre-filter: one half of the window matches exactly
+        left, right, place = grammar.half_tables
+        half = place.size
+        cand = np.flatnonzero(left[win[:, :half].astype(np.int64) @ place] | right[win[:, half:].astype(np.int64) @ place])
+    else:
+        cand = np.arange(win.shape[0])
+    mism = (win[cand][:, None, :] != grammar.patterns[None, :, :]).sum(axis=2)  # (candidates, 2M)
+    return cand[(mism <= max_mismatch).any(axis=1)].astype(np.int64)
 
 
 def plant_region(

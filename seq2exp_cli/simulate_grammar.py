@@ -88,6 +88,19 @@ class Grammar:
         """uint8[2M, 12]: every motif's consensus, then its reverse complement, in motif order."""
         return np.stack([p for m in self.motifs for p in (m.codes, revcomp_acgt(m.codes))])
 
+    @cached_property
+    def half_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(bool[5**6] over left-half codes, the same over right halves, int64[6] base-5 place
+        values): a window within one mismatch of a motif matches its left or its right 6 bases
+        exactly, so these tables find every candidate window (base 5 keeps N apart)."""
+        half = MOTIF_LEN // 2
+        place = 5 ** np.arange(half, dtype=np.int64)
+        left = np.zeros(5**half, dtype=bool)
+        right = np.zeros(5**half, dtype=bool)
+        left[self.patterns[:, :half].astype(np.int64) @ place] = True
+        right[self.patterns[:, half:].astype(np.int64) @ place] = True
+        return left, right, place
+
     def content(self, motifs: list[int]) -> float:
         """max(0, sum of activator weights - sum of repressor weights) over planted motif indices."""
         sign = {"activator": 1.0, "repressor": -1.0, "insulator": 0.0}

@@ -180,6 +180,22 @@ def test_near_hits_and_plant_region() -> None:
         sg.plant_region(rng, grammar, codes, lower, 0, 30, [0, 1, 2], 0.0, (0.4, 0.8))
 
 
+def test_near_hits_matches_a_brute_force_scan() -> None:
+    """The pigeonhole pre-filter loses no window within one mismatch (N bases included)."""
+    rng = np.random.default_rng(7)
+    grammar = gr.draw_grammar(2, (6, 6), (3, 3), (0.5, 1.3), (0.6, 1.2))
+    for _ in range(200):
+        codes = sg.iid_bases(rng, 0.45, int(rng.integers(12, 400)))
+        for _ in range(int(rng.integers(0, 4))):
+            off = int(rng.integers(0, codes.size - 11))
+            codes[off:off + 12] = grammar.patterns[int(rng.integers(len(grammar.patterns)))]
+            codes[off + int(rng.integers(12))] = int(rng.integers(5))  # one substitution, maybe N
+        win = np.lib.stride_tricks.sliding_window_view(codes, gr.MOTIF_LEN)
+        for k in (0, 1, 2):
+            brute = np.flatnonzero(((win[:, None, :] != grammar.patterns[None]).sum(axis=2) <= k).any(axis=1))
+            np.testing.assert_array_equal(sg.near_hits(codes, grammar, k), brute)
+
+
 def test_deamination_depletes_cpg() -> None:
     rng = np.random.default_rng(1)
     codes = sg.iid_bases(rng, 0.45, 200_000)
