@@ -35,10 +35,10 @@ RECIPES: dict[str, dict[str, Any]] = {
               "stem_pool": "max", "readout": "additive", "bin_head_stem": True,
               "motifs": True, "max_steps": 700, "batch_size": 8, "lr": 6e-3, "eval_every": 140},
 }
-#: "motifs": True starts the stem from the simulated species' motif database (inputs/motifs.meme:
-#: the grammar's motifs among never-planted ones, under neutral names), as a user would start from
-#: JASPAR; "readout": "additive" makes every kept bin add to the prediction (docs/method.md).
-#: d_model 48: the database's 16 motifs take 32 filters (both strands), 16 stay free to learn.
+#: "motifs": True starts the stem from the simulation's exact motif database (inputs/motifs_exact.meme:
+#: the seed's grammar only, an upper bound; motifs_noisy.meme hides it among >= 100 PWMs, too many
+#: for a 48-filter stem); "readout": "additive" makes every kept bin add to the prediction
+#: (docs/method.md). d_model 48: the grammar's 5-10 motifs take 10-20 filters (both strands).
 #: variant "hard": in bench_accuracy.py (small, seed 1) its elements rank best (AUPRC 0.90 vs 0.77
 #: for "soft" with the session-3 recipe). "bin_head_stem": a bin's contribution reads the bin's own
 #: motif features (Pearson 0.75 -> 0.81, AUPRC 0.83 -> 0.92 at equal steps); d_state 8 and expand 1
@@ -95,7 +95,7 @@ def run_quickstart(
         dataset = in_fresh_process(prepare_simulated, inputs, manifest, out / "dataset")
     with timed("train"):
         train_simulated(dataset, out / "model", recipe, seed, device, variant=recipe["variant"],
-                        motifs=inputs / manifest["files"]["motifs"] if recipe.get("motifs") else None)
+                        motifs=inputs / manifest["files"]["motifs_exact"] if recipe.get("motifs") else None)
     with timed("predict"):
         expression = predict_test(out / "model", dataset, out / "predictions.tsv", device)
     with timed("call-elements"):
