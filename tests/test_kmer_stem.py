@@ -146,3 +146,23 @@ def test_kmer_l1_penalty_in_training_only():
 
     total, parts = seq2exp_loss(out, torch.zeros(2), kl_weight=0.0)
     assert total.item() == pytest.approx(parts["prediction"] + expected.item(), rel=1e-5)
+
+
+def test_motif_channels_are_seeded_and_never_trained():
+    from seq2exp_cli.io.motifs import Motif
+    from seq2exp_cli.model.motif_init import seeded_model_factory
+
+    probs = np.eye(4)[[0, 1, 2, 3, 0, 1]]
+    motifs = [Motif("m1", probs), Motif("m2", probs[::-1].copy())]
+    config = factorized().config
+    config.motif_channels = 4
+    model = seeded_model_factory(motifs, np.full(4, 0.25), "db.meme")(config)
+    before = model.stem.motif_scan.weight.clone()
+    assert torch.count_nonzero(before[:4]) > 0
+    out = model(torch.randint(0, 4, (2, 2000), dtype=torch.uint8), torch.rand(2, 2000, 2), torch.rand(2, 1))
+    out.prediction.sum().backward()
+    assert model.stem.motif_scan.weight.grad is None
+    assert model.gate_head[0].in_features == 8 + 4
+    config.motif_channels = 2
+    with pytest.raises(Exception, match="motif_channels = 4"):
+        seeded_model_factory(motifs, np.full(4, 0.25), "db.meme")(config)

@@ -90,6 +90,10 @@ class ModelConfig:
     # training loss: Adam moves rare k-mers as fast as common ones, so without it the table
     # memorises genes through k-mers that occur by chance.
     kmer_l1: float = 0.0
+    # Fixed motif-scanning filters beside the k-mer stem (2 per database motif, both strands,
+    # set from a motif file by seed_stem_filters; not trained): the factorized gate reads their
+    # per-bin maxima next to the k-mer features. 0 = none.
+    motif_channels: int = 0
     # Width of the learned one-hot convolution of the R > 1 stem (motif detectors).
     stem_kernel: int = 15
     # How the R > 1 stem pools its per-bp motif detectors into a bin: "mean" or "max" (a 12-bp
@@ -158,6 +162,9 @@ class ModelConfig:
             bad(f"stem {self.stem!r} unknown", f"use one of {', '.join(STEMS)}")
         if not 1 <= int(self.kmer_size) <= 8:
             bad(f"kmer_size={self.kmer_size} must be in 1..8", "use k = 5-7 (6 is the default)")
+        if int(self.motif_channels) < 0 or (self.motif_channels and self.stem != "kmer"):
+            bad(f"motif_channels={self.motif_channels} needs stem 'kmer' (stem is {self.stem!r}) and >= 0",
+                "set motif_channels = 0, or stem = \"kmer\"")
         if not self.kmer_l1 >= 0:
             bad(f"kmer_l1={self.kmer_l1} must be >= 0", "set kmer_l1 to 0 or a small positive weight (e.g. 0.01)")
         if int(self.stem_neighbors) < 0:

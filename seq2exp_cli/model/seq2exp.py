@@ -90,6 +90,20 @@ class Stem(nn.Module):
         else:
             self.seq_embed = nn.Conv1d(4, cfg.d_model, cfg.stem_kernel, padding=cfg.stem_kernel // 2)
         self.sig_embed = nn.Linear(cfg.n_signals, cfg.d_model) if use_signals and cfg.n_signals else None
+        # fixed motif scan (k-mer stem + a motif database): weights set by seed_stem_filters, never trained
+        self.motif_scan = None
+        if cfg.motif_channels:
+            self.motif_scan = nn.Conv1d(4, cfg.motif_channels, cfg.stem_kernel, padding=cfg.stem_kernel // 2)
+            self.motif_scan.requires_grad_(False)
+
+    def motif_features(self, seq: torch.Tensor) -> torch.Tensor | None:
+        """ReLU of each fixed motif filter's maximum over the bin, [B, n, motif_channels]; None
+        without a motif scan."""
+        if self.motif_scan is None:
+            return None
+        with torch.no_grad():
+            x = self.motif_scan(one_hot(seq).transpose(1, 2))[..., :seq.shape[1]]
+            return F.relu(F.max_pool1d(x, self.resolution)).transpose(1, 2)
 
     def embed_seq(self, seq: torch.Tensor) -> torch.Tensor:
         if isinstance(self.seq_embed, KmerStem):
@@ -137,7 +151,7 @@ class Seq2Exp(nn.Module):
                                       nn.Linear(cfg.mlp_hidden, 1)) if additive else None
         # factorized readout: gate g_b = softplus(gate_head(GELU(e_seq_b))) reads the sequence only,
         # activity a_b = softplus(activity_head([signals_b, distance_b])) the signals and distance only
-        self.gate_head = nn.Sequential(nn.Linear(cfg.d_model, cfg.mlp_hidden), nn.ReLU(),
+        self.gate_head = nn.Sequential(nn.Linear(cfg.d_model + cfg.motif_channels, cfg.mlp_hidden), nn.ReLU(),
                                        nn.Linear(cfg.mlp_hidden, 1)) if factorized else None
         n_activity = 1 + (cfg.n_signals if self.uses_signals else 0)
         self.activity_head = nn.Sequential(nn.Linear(n_activity, cfg.mlp_hidden), nn.ReLU(),
@@ -257,7 +271,9 @@ class Seq2Exp(nn.Module):
             mask = torch.where(black, torch.zeros_like(x[..., 0]), torch.ones_like(x[..., 0]))
             kl = torch.zeros(b, device=x.device, dtype=x.dtype)
         if self.predictor is None:
-            output = self._factorized(e_seq, pooled, features, mask, kl, alpha, beta)
+            motifs = self.stem.motif_features(seq)
+            gate_in = F.gelu(e_seq) if motifs is None else torch.cat([F.gelu(e_seq), motifs.to(e_seq.dtype)], -1)
+            output = self._factorized(gate_in, pooled, features, mask, kl, alpha, beta)
         else:
             output = self._predictor_readout(x, pooled, features, mask, kl, alpha, beta, e_seq)
         stem = self.stem.seq_embed
@@ -294,12 +310,14 @@ class Seq2Exp(nn.Module):
         z = torch.cat(parts, dim=1)
         return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta, contribution)
 
-    def _factorized(self, e_seq: torch.Tensor, pooled: torch.Tensor, features: torch.Tensor, mask: torch.Tensor,
+    def _factorized(self, gate_in: torch.Tensor, pooled: torch.Tensor, features: torch.Tensor, mask: torch.Tensor,
                     kl: torch.Tensor, alpha: torch.Tensor | None, beta: torch.Tensor | None) -> Seq2ExpOutput:
         """Factorized readout: contribution_b = m_b a_b g_b [B, n]; prediction = head([log sum_b
-        contribution_b, features]). The promoter bins are kept (m = 1) and gated like any other."""
+        contribution_b, features]). gate_in [B, n, d (+ motif channels)] is sequence only. The
+        promoter bins are kept (m = 1) and gated like any other."""
+        e_seq = gate_in
         b = e_seq.shape[0]
-        gate = F.softplus(self.gate_head(F.gelu(e_seq)))[..., 0]  # [B, n], sequence only
+        gate = F.softplus(self.gate_head(gate_in))[..., 0]  # [B, n], sequence only
         distance = self.tss_distance.to(e_seq.dtype).expand(b, -1)[..., None]  # [B, n, 1]
         activity_in = torch.cat([pooled.to(e_seq.dtype), distance], -1) if self.uses_signals else distance
         activity = F.softplus(self.activity_head(activity_in))[..., 0]  # [B, n], signals and distance only
