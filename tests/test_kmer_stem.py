@@ -91,7 +91,8 @@ def test_factorized_gate_reads_sequence_only_and_activity_signals_only():
     signals = torch.rand(2, 2000, 2)
     features = torch.rand(2, 1)
     gates, activities = [], []
-    model.gate_head.register_forward_hook(lambda m, i, o: gates.append(o.detach()))
+    # the gate head also scores one all-N bin per forward (the null gate): keep the batch's calls
+    model.gate_head.register_forward_hook(lambda m, i, o: gates.append(o.detach()) if o.shape[0] == 2 else None)
     model.activity_head.register_forward_hook(lambda m, i, o: activities.append(o.detach()))
     model(seq, signals, features)
     model(seq, signals * 3 + 1, features)
@@ -166,3 +167,14 @@ def test_motif_channels_are_seeded_and_never_trained():
     config.motif_channels = 2
     with pytest.raises(Exception, match="motif_channels = 4"):
         seeded_model_factory(motifs, np.full(4, 0.25), "db.meme")(config)
+
+
+def test_evidence_is_what_the_sequence_adds_above_a_sequence_of_n():
+    """A bin of N has no evidence; the contribution share of a factorized model ranks by evidence."""
+    model = factorized().eval()
+    seq = torch.randint(0, 4, (2, 2000), dtype=torch.uint8)
+    seq[:, 500:900] = 4  # bins 5-8 all N: bins 6 and 7 see only N, their neighbours included
+    with torch.no_grad():
+        out = model(seq, torch.rand(2, 2000, 2), torch.rand(2, 1))
+    assert torch.all(out.evidence[:, 6:8] == 0)
+    assert torch.all(out.evidence <= out.contribution + 1e-7)

@@ -60,7 +60,9 @@ class Seq2ExpOutput:
     """prediction [B]; kl [B] (mean KL over non-overridden bins; zeros without a mask);
     mask [B, n] (the mask used); alpha, beta [B, n] or None (nomask/seqonly); contribution [B, n]
     (mask x per-bin contribution, additive and factorized readouts, else None); penalty: a scalar
-    regulariser the loss adds (the k-mer stem's weighted L1 in training), or None."""
+    regulariser the loss adds (the k-mer stem's weighted L1 in training), or None; evidence [B, n]
+    (factorized readout: m_b a_b max(g_b - g_null, 0), the part of the contribution the bin's
+    sequence adds beyond a sequence without k-mer evidence), or None."""
 
     prediction: torch.Tensor
     kl: torch.Tensor
@@ -69,6 +71,7 @@ class Seq2ExpOutput:
     beta: torch.Tensor | None
     contribution: torch.Tensor | None = None
     penalty: torch.Tensor | None = None
+    evidence: torch.Tensor | None = None
 
 
 class Stem(nn.Module):
@@ -323,7 +326,21 @@ class Seq2Exp(nn.Module):
         activity = F.softplus(self.activity_head(activity_in))[..., 0]  # [B, n], signals and distance only
         contribution = mask * activity * gate
         z = torch.cat([torch.log(contribution.sum(1, keepdim=True) + 1e-3), features.to(e_seq.dtype)], dim=1)
-        return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta, contribution)
+        # Only the order of gates is identified (the head absorbs a common level), and the L1 pulls
+        # every k-mer without evidence to the same level: the gate of a sequence with no usable
+        # k-mer. Elements are ranked by what their sequence adds above it.
+        evidence = mask * activity * F.relu(gate - self._null_gate().to(gate.dtype))
+        return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta, contribution, evidence=evidence)
+
+    def _null_gate(self) -> torch.Tensor:
+        """The gate of a bin of N (no k-mer, no motif evidence) inside a run of N: a scalar."""
+        r = self.config.resolution
+        n_bins = 2 * self.config.stem_neighbors + 1
+        seq = torch.full((1, r * n_bins), 4, dtype=torch.uint8, device=self.promoter.device)
+        e_seq = self.stem.embed_seq(seq)
+        motifs = self.stem.motif_features(seq)
+        gate_in = F.gelu(e_seq) if motifs is None else torch.cat([F.gelu(e_seq), motifs.to(e_seq.dtype)], -1)
+        return F.softplus(self.gate_head(gate_in))[0, n_bins // 2, 0]
 
     @torch.no_grad()
     def mask_scores(self, seq: torch.Tensor, signals: torch.Tensor, blacklist: torch.Tensor | None = None
@@ -348,7 +365,8 @@ class Seq2Exp(nn.Module):
     def contribution_scores(self, seq: torch.Tensor, signals: torch.Tensor, features: torch.Tensor,
                             blacklist: torch.Tensor | None = None) -> torch.Tensor:
         """Evaluation-mode share of each bin in the gene's predicted regulatory input [B, n]:
-        m_b c_b / sum_b' m_b' c_b' (additive readout only; ABC's score is the same kind of share).
+        m_b c_b / sum_b' m_b' c_b' (additive readout; ABC's score is the same kind of share), or,
+        factorized readout, each bin's share of the sequence evidence (Seq2ExpOutput.evidence).
         0 on blacklisted bins; sums to 1 per gene. Does not change the module's train/eval mode."""
         if self.bin_head is None and self.gate_head is None:
             raise InputError(f"contribution scores need a model trained with readout 'additive' or 'factorized' "
@@ -356,7 +374,8 @@ class Seq2Exp(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            contribution = self(seq, signals, features, blacklist).contribution
+            output = self(seq, signals, features, blacklist)
         finally:
             self.train(was_training)
+        contribution = output.contribution if output.evidence is None else output.evidence
         return contribution / contribution.sum(1, keepdim=True).clamp(min=1e-12)
