@@ -59,13 +59,17 @@ def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[di
     from seq2exp_cli.simulate import simulate
 
     work = args.workdir / f"seed{seed}"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    in_fresh_process(simulate, work / "inputs", seed=seed, scale=args.scale)
     inputs = work / "inputs"
-    manifest = json.loads((inputs / "simulation.json").read_text())
-    dataset = in_fresh_process(prepare_simulated, inputs, manifest, work / "dataset")
+    if args.reuse and (work / "dataset" / "manifest.json").is_file():
+        manifest = json.loads((inputs / "simulation.json").read_text())
+        dataset = work / "dataset"
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        in_fresh_process(simulate, inputs, seed=seed, scale=args.scale)
+        manifest = json.loads((inputs / "simulation.json").read_text())
+        dataset = in_fresh_process(prepare_simulated, inputs, manifest, work / "dataset")
     chroms = held_out_chroms(manifest)
     rows, peers, first_calls = [], None, None
     for condition in args.conditions:
@@ -196,6 +200,9 @@ def main() -> None:
     parser.add_argument("--variants", default="nomask,hard", help="first one is the headline variant")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
     parser.add_argument("--budget-test", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="reuse a simulated, prepared seed in --workdir")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe value (JSON value), e.g. --set kmer_l1=0")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workdir", type=Path, default=Path("bench_accuracy_run"))
     parser.add_argument("--out", type=Path, default=None)
@@ -203,10 +210,16 @@ def main() -> None:
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.conditions = args.conditions.split(",")
     args.variants = args.variants.split(",")
+    from seq2exp_cli.cli import configure_logging
+
+    configure_logging(verbose=0, quiet=False)
 
     from seq2exp_cli.quickstart import RECIPES
 
     recipe = dict(RECIPES["medium" if args.scale in ("medium", "full") else args.scale])
+    for item in args.set:
+        key, _, value = item.partition("=")
+        recipe[key] = json.loads(value)
     if args.steps:
         recipe["max_steps"] = args.steps
         recipe["eval_every"] = max(args.steps // 5, 1)

@@ -195,7 +195,7 @@ def train_simulated(
 def motif_file(inputs: Path, manifest: dict, condition: str | None) -> Path | None:
     """The simulation's motif database for a motif condition: None (no database), "noisy" (the
     grammar hidden among never-planted PWMs) or "exact" (the grammar alone; an upper bound)."""
-    if not condition:
+    if not condition or condition == "none":
         return None
     key = {"noisy": "motifs_noisy", "exact": "motifs_exact"}.get(condition)
     if key is None or key not in manifest["files"]:
