@@ -30,3 +30,31 @@ class ModelMismatchError(InputError):
 
 class TrainingError(Seq2ExpError):
     """Training cannot go on (for instance a non-finite loss)."""
+
+
+class DiskFullError(Seq2ExpError):
+    """The filesystem of an output ran out of space (or quota) while writing it."""
+
+    @classmethod
+    def from_oserror(cls, exc: OSError, path: object = None, needed: int | None = None,
+                     written: int | None = None) -> DiskFullError:
+        """One message naming the path, the bytes needed (when known) and the space free there."""
+        import os
+        import shutil
+
+        where = path if path is not None else (exc.filename or "an output")
+        free = None
+        probe = os.path.dirname(os.path.abspath(str(where))) if where != "an output" else None
+        while probe and not os.path.isdir(probe):
+            probe = os.path.dirname(probe)
+        if probe:
+            free = shutil.disk_usage(probe).free
+        if needed is not None:
+            need = f"needs {needed:,} bytes"
+        elif written:
+            need = f"needs more than the {written:,} bytes written when it filled"
+        else:
+            need = "needs more space"
+        have = f", {free:,} bytes free there" if free is not None else ""
+        return cls(f"{where}: no space left on the device ({need}{have}); free space or write the "
+                   "output to another filesystem (nothing partial was kept)")
