@@ -5,6 +5,9 @@ Messages name the file, the offending value and the fix, in one sentence.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class Seq2ExpError(Exception):
     """Base class for every error seq2exp reports to the user without a traceback."""
@@ -58,3 +61,20 @@ class DiskFullError(Seq2ExpError):
         have = f", {free:,} bytes free there" if free is not None else ""
         return cls(f"{where}: no space left on the device ({need}{have}); free space or write the "
                    "output to another filesystem (nothing partial was kept)")
+
+
+@contextlib.contextmanager
+def naming_flag(flag: str, path: object = None) -> Iterator[None]:
+    """Make every :class:`InputError` raised inside name the option ``flag`` that gave the input.
+
+    A message about the input (one that starts with its path) gets the flag in front
+    (``--genes genes.gtf: ...``); other messages, and those that already name the flag, are left
+    as they are.
+    """
+    try:
+        yield
+    except InputError as exc:
+        message = str(exc)
+        if flag not in message and message.startswith(str(path)):
+            exc.args = (f"{flag} {message}",)
+        raise

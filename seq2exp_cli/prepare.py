@@ -7,6 +7,7 @@ beside the output and renamed into place only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,7 +29,7 @@ from seq2exp_cli.dataset import (
     merge_intervals,
     window_bounds_array,
 )
-from seq2exp_cli.errors import InputError
+from seq2exp_cli.errors import InputError, naming_flag
 from seq2exp_cli.io.atomic import atomic_directory, check_free_space, reserve_file
 from seq2exp_cli.io.chroms import build_alias_map, canonical_chrom_key
 from seq2exp_cli.records import jsonable
@@ -94,12 +95,27 @@ def prepare_dataset(opts: PrepareOptions, progress: Progress | None = None) -> P
     ``progress(stage, n_done)`` is called as work completes (for the CLI's progress bar).
     Raises :class:`InputError` for every problem a user can fix.
     """
+    _validate_options(opts)
+    with contextlib.ExitStack() as naming:
+        for flag, path in _flagged_inputs(opts):
+            naming.enter_context(naming_flag(flag, path))
+        for _, path in _flagged_inputs(opts):
+            if not path.exists():
+                raise InputError(f"{path}: file not found; check the path")
+        return _prepare(opts, progress)
+
+
+def _flagged_inputs(opts: PrepareOptions) -> list[tuple[str, Path]]:
+    """``(flag, path)`` of every input file."""
+    named = [("--fasta", opts.fasta), ("--genes", opts.genes), *(("--track", p) for _, p in opts.tracks),
+             ("--expression", opts.expression), ("--hic", opts.hic), ("--blacklist", opts.blacklist),
+             ("--split-file", opts.split_file), ("--gene-features", opts.gene_features)]
+    return [(flag, Path(path)) for flag, path in named if path is not None]
+
+
+def _prepare(opts: PrepareOptions, progress: Progress | None) -> Path:
     from seq2exp_cli.io.fasta import FastaReader
 
-    _validate_options(opts)
-    for path in _input_paths(opts):
-        if not path.exists():
-            raise InputError(f"{path}: file not found; check the path")
     with FastaReader(opts.fasta) as fasta:
         chrom_sizes = dict(fasta.chrom_sizes)
         genes, gene_aliases = _load_genes(opts, chrom_sizes)

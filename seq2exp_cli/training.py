@@ -328,6 +328,8 @@ def prepare_run_dir(run_dir: str | Path, force: bool, resume: bool) -> Path:
 
 def read_resume_configs(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(model_config dict, train_config dict)`` stored in ``run_dir/last.pt``."""
+    if not (Path(run_dir) / "last.pt").is_file():
+        raise InputError(f"{run_dir}: nothing to resume (no last.pt); drop --resume to start a new run")
     payload = load_checkpoint(Path(run_dir) / "last.pt", LAST_FORMAT)
     return dict(payload["model_config"]), dict(payload["train_config"])
 

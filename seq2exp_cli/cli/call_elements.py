@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import click
 
-from seq2exp_cli.errors import InputError
+from seq2exp_cli.errors import InputError, naming_flag
+
+log = logging.getLogger("seq2exp_cli.call_elements")
 
 _EPILOG = """\b
 Outputs for -o NAME.bed (NAME = basename without .bed/.narrowPeak; never a directory):
@@ -140,12 +143,19 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         if ref_dataset is not None:
             from seq2exp_cli.dataset import PreparedDataset
 
-            reference = PreparedDataset(ref_dataset).chrom_sizes
+            with naming_flag("--dataset", ref_dataset):
+                reference = PreparedDataset(ref_dataset).chrom_sizes
         elif chrom_sizes is not None:
             from seq2exp_cli.io.bed import read_chrom_sizes
 
-            reference = read_chrom_sizes(chrom_sizes)
-        track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None, reference=reference)
+            with naming_flag("--chrom-sizes", chrom_sizes):
+                reference = read_chrom_sizes(chrom_sizes)
+        source_flag = "--from-bigwig" if from_bigwig is not None else "--from-bedgraph"
+        with naming_flag(source_flag, from_bigwig or from_bedgraph):
+            track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None,
+                                    reference=reference)
+        if cutoff is not None and cutoff < 0:
+            log.warning("--cutoff %s is below 0: every scored base passes unless its score is lower still", cutoff)
         with outputs:
             summary = call_and_write(track, outputs.staged, settings, background)
             _commit(outputs, summary, settings, combine, model_free, started)

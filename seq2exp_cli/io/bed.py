@@ -326,7 +326,7 @@ def write_bedgraph(path: str | os.PathLike, chrom_runs: Iterator[tuple[str, Runs
 def _skip_header_lines(path: Path) -> int:
     """Count leading ``track``/``browser``/``#`` lines (bedGraph headers)."""
     n = 0
-    with open(path) as handle:
+    with open(path, errors="replace") as handle:
         for line in handle:
             if line.startswith(("track", "browser", "#")) or not line.strip():
                 n += 1
@@ -361,7 +361,7 @@ def read_bedgraph(path: str | os.PathLike) -> dict[str, Runs]:
             table = None
             error = ValueError("no data lines")
             break
-        except (ValueError, pd.errors.ParserError) as exc:
+        except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError too: binary bytes
             error = exc
     if table is None and str(error) == "no data lines" or table is not None and table.empty:
         raise InputError(f"{path}: the bedGraph has no data lines; give a bedGraph with scores "
