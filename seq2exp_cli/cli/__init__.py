@@ -137,6 +137,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
       seq2exp train data/ -o model/
       seq2exp predict model/ data/ -o predictions.tsv
       seq2exp call-elements model/ data/ -o elements.bed
+
+    \b
+    Exit codes: 0 done; 1 an input mistake, a full disk or a failed run; 2 a usage
+    mistake (unknown option, missing argument, unparsable value). Either way one line
+    on stderr (--debug: the traceback).
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
