@@ -49,14 +49,17 @@ class _Spilled:
     chrom: str
     start: int
     end: int
-    offset: int
+    offset: int  # bytes into the file
+    n_runs: int  # > 0: stored as runs (float16 values, then int32 lengths); 0: per bp
 
 
 class GeneScoreSpill:
     """Per-gene scores kept in a temporary float16 file inside ``directory``.
 
     Use as a context manager: the file is removed on exit. ``add`` appends one gene;
-    ``genes()`` then yields ``(index, chrom, start, end, float16[end - start])`` from a memmap.
+    ``genes()`` then yields ``(index, chrom, start, end, float16[end - start])``, one gene in
+    memory at a time. A gene's scores are stored as constant runs when that is smaller (masks
+    are constant over each model bin: about R-fold less disk than 2 bytes per bp).
     """
 
     def __init__(self, directory: str | os.PathLike) -> None:
@@ -70,10 +73,19 @@ class GeneScoreSpill:
 
     def add(self, index: int, chrom: str, start: int, scores: np.ndarray) -> None:
         """Append one gene's per-bp scores float[n] covering ``[start, start + n)``."""
-        data = np.asarray(scores, dtype=np.float16)
-        self._handle.write(data.tobytes())
-        self._records.append(_Spilled(int(index), str(chrom), int(start), int(start) + data.shape[0], self._offset))
-        self._offset += data.shape[0]
+        data = np.ascontiguousarray(scores, dtype=np.float16)
+        n = data.shape[0]
+        cuts = np.flatnonzero(data.view(np.uint16)[1:] != data.view(np.uint16)[:-1]) + 1 if n > 1 else np.zeros(0, int)
+        n_runs = cuts.size + 1 if n else 0
+        if n and 6 * n_runs < 2 * n:
+            first = np.concatenate([[0], cuts])
+            lengths = np.diff(np.append(first, n)).astype(np.int32)
+            blob = data[first].tobytes() + b"\0" * (2 * (n_runs % 2)) + lengths.tobytes()
+        else:
+            n_runs, blob = 0, data.tobytes()
+        self._handle.write(blob)
+        self._records.append(_Spilled(int(index), str(chrom), int(start), int(start) + n, self._offset, n_runs))
+        self._offset += len(blob)
 
     def genes(self) -> Iterable[tuple[int, str, int, int, np.ndarray]]:
         """Every stored gene, in the order added."""
@@ -82,9 +94,17 @@ class GeneScoreSpill:
         if self._offset == 0:
             return
         if self._memmap is None:
-            self._memmap = np.memmap(self._path, dtype=np.float16, mode="r", shape=(self._offset,))
+            self._memmap = np.memmap(self._path, dtype=np.uint8, mode="r", shape=(self._offset,))
         for rec in self._records:
-            yield rec.index, rec.chrom, rec.start, rec.end, self._memmap[rec.offset : rec.offset + rec.end - rec.start]
+            n = rec.end - rec.start
+            if rec.n_runs == 0:
+                values = self._memmap[rec.offset : rec.offset + 2 * n].view(np.float16)
+            else:
+                at = rec.offset + 2 * rec.n_runs + 2 * (rec.n_runs % 2)
+                runs = self._memmap[rec.offset : rec.offset + 2 * rec.n_runs].view(np.float16)
+                lengths = self._memmap[at : at + 4 * rec.n_runs].view(np.int32)
+                values = np.repeat(runs, lengths)
+            yield rec.index, rec.chrom, rec.start, rec.end, values
 
     def __len__(self) -> int:
         return len(self._records)
@@ -110,6 +130,7 @@ def combine_gene_scores(
     combine: str = "max",
     blacklist: Callable[[int], np.ndarray] | None = None,
     spill: GeneScoreSpill | None = None,
+    blacklist_bases: Callable[[str, int, int], np.ndarray] | None = None,
 ) -> ScoreTrack:
     """Combine per-gene masks over overlapping windows into one score track.
 
@@ -117,16 +138,22 @@ def combine_gene_scores(
         regions: DataFrame region_id, chrom, start, end (disjoint; every gene window lies inside
             one region, as ``PreparedDataset.regions`` guarantees).
         gene_masks: objects with ``index, chrom, start, end, scores`` (float32[end - start],
-            genomic orientation), e.g. ``inference.GeneMask``.
+            genomic orientation), e.g. ``inference.GeneMask``, in dataset order (chromosomes in
+            FASTA order, then by TSS): the track is built as they stream in
+            (:mod:`seq2exp_cli.score_stream`), in memory bounded by a few windows.
         chrom_sizes: ``{chrom: length}`` in FASTA order.
         combine: ``max`` or ``mean`` over the windows covering a base.
         blacklist: ``region_id -> bool[end - start]``; those bases become unscored (NaN).
         spill: when given, every gene's scores are also stored there for :func:`link_elements`.
+        blacklist_bases: ``(chrom, start, end) -> bool[end - start]``, the same as ``blacklist``
+            for any stretch (e.g. ``PreparedDataset.blacklist_mask``; no per-region array).
 
     Returns:
-        A ScoreTrack with one segment per region that any gene covered; bases no window
-        covers are unscored.
+        A ScoreTrack of runs on every chromosome any gene covered; bases no window covers are
+        unscored.
     """
+    from seq2exp_cli.score_stream import StreamingCombiner
+
     if combine not in COMBINE_MODES:
         raise InputError(f"--combine {combine}: unknown; choose max or mean")
     by_chrom: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -135,9 +162,8 @@ def combine_gene_scores(
         by_chrom[str(chrom)] = (
             group["start"].to_numpy(np.int64), group["end"].to_numpy(np.int64), group["region_id"].to_numpy(np.int64)
         )
-    acc: dict[int, np.ndarray] = {}
-    count: dict[int, np.ndarray] = {}
-    bounds: dict[int, tuple[str, int, int]] = {}
+    bounds: dict[int, tuple[str, int]] = {}
+    combiner = StreamingCombiner(chrom_sizes, combine, _region_blacklist(blacklist, blacklist_bases, bounds))
     n_genes = 0
     for mask in gene_masks:
         n_genes += 1
@@ -151,34 +177,33 @@ def combine_gene_scores(
                 f"gene {mask.index}: window {mask.chrom}:{mask.start}-{mask.end} lies outside the dataset's "
                 "regions; re-run `seq2exp prepare` for this dataset"
             )
-        rid, r_start = int(entry[2][k]), int(entry[0][k])
-        if rid not in acc:
-            size = int(entry[1][k] - r_start)
-            bounds[rid] = (mask.chrom, r_start, int(entry[1][k]))
-            acc[rid] = np.full(size, np.nan, np.float32) if combine == "max" else np.zeros(size, np.float32)
-            if combine == "mean":
-                count[rid] = np.zeros(size, np.uint32)
-        sl = slice(mask.start - r_start, mask.end - r_start)
-        if combine == "max":
-            np.fmax(acc[rid][sl], scores, out=acc[rid][sl])  # fmax: NaN (not yet covered) loses
-        else:
-            acc[rid][sl] += scores
-            count[rid][sl] += 1
+        rid = int(entry[2][k])
+        bounds[rid] = (mask.chrom, int(entry[0][k]))
+        combiner.add(mask.chrom, rid, int(entry[0][k]), int(entry[1][k]), int(mask.start), scores)
         if spill is not None:
             spill.add(mask.index, mask.chrom, mask.start, scores)
-    track = ScoreTrack(chrom_sizes)
-    for rid in sorted(acc, key=lambda r: (list(chrom_sizes).index(bounds[r][0]), bounds[r][1])):
-        values = acc.pop(rid)
-        if combine == "mean":
-            n = count.pop(rid)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                values = np.where(n > 0, values / np.maximum(n, 1), np.nan).astype(np.float32)
-        if blacklist is not None:
-            values[np.asarray(blacklist(rid), dtype=bool)] = np.nan
-        chrom, start, _ = bounds[rid]
-        track.add_segment(chrom, start, values)
-    log.info("combined the masks of %d genes over %d regions (%s)", n_genes, len(bounds), combine)
+    track = combiner.finish()
+    log.info("combined the masks of %d genes over %d regions (%s; at most %d bp open at once)", n_genes,
+             len(bounds), combine, combiner.peak_open_bp)
     return track
+
+
+def _region_blacklist(per_region, per_bases, bounds):
+    """``(region_id, start, end) -> bool[end - start]`` from either blacklist form (or None)."""
+    if per_bases is not None:
+        return lambda rid, a, b: per_bases(bounds[rid][0], a, b)
+    if per_region is None:
+        return None
+    cache: dict[int, np.ndarray] = {}
+
+    def bases(rid: int, a: int, b: int) -> np.ndarray:
+        if rid not in cache:
+            cache.clear()  # one region at a time: regions arrive in order
+            cache[rid] = np.asarray(per_region(rid), dtype=bool)
+        start = bounds[rid][1]
+        return cache[rid][a - start : b - start]
+
+    return bases
 
 
 def link_elements(
@@ -597,7 +622,8 @@ def call_elements_from_model(
             try:
                 if leader:
                     track = combine_gene_scores(data.regions, _merged_masks(stream), data.chrom_sizes, combine,
-                                                blacklist=data.region_blacklist, spill=spill)
+                                                spill=spill, blacklist_bases=getattr(data, "blacklist_mask", None),
+                                                blacklist=getattr(data, "region_blacklist", None))
             finally:
                 for _ in stream:  # every rank takes every round, even after an error here
                     pass

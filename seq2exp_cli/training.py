@@ -123,14 +123,15 @@ class TrainConfig:
         if unknown:
             raise InputError(f"{source}: unknown training key(s) {unknown}; valid keys are {sorted(known)}")
         values = dict(values)
-        if "betas" in values:
+        if isinstance(values.get("betas"), (list, tuple)) and all(_is_number(b) for b in values["betas"]):
             values["betas"] = tuple(float(b) for b in values["betas"])
         config = cls(**values)
         config.validate(source)
         return config
 
     def validate(self, source: str = "training config") -> None:
-        """Raise :class:`InputError` for values that cannot work."""
+        """Raise :class:`InputError` for values that cannot work (wrong types, NaN, out of range)."""
+        self._check_types(source)
         positive = ("lr", "batch_size", "max_steps", "eval_every", "checkpoint_every")
         for name in positive:
             if getattr(self, name) is None or getattr(self, name) <= 0:
@@ -149,6 +150,37 @@ class TrainConfig:
             raise InputError(f"{source}: max_shift = {self.max_shift}; it must be >= 0 (0 = off)")
         if self.warmup_steps < 0 or self.num_workers < 0 or self.weight_decay < 0 or self.grad_clip < 0:
             raise InputError(f"{source}: warmup_steps, num_workers, weight_decay and grad_clip must be >= 0")
+        if not all(0 <= b < 1 for b in self.betas) or len(self.betas) != 2:
+            raise InputError(f"{source}: betas = {list(self.betas)}; give two numbers in [0, 1), e.g. [0.9, 0.95]")
+
+    def _check_types(self, source: str) -> None:
+        """Each value has its field's type (an int where a float is wanted is fine) and is finite."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = str(f.type)
+            optional = "None" in kind
+            if value is None and optional:
+                continue
+            if f.name == "betas":
+                ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
+                expected = "a list of two numbers"
+            elif kind.startswith("float"):
+                ok, expected = _is_number(value), "a number"
+            elif kind.startswith("int"):
+                ok, expected = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+            elif kind.startswith("str"):
+                ok, expected = isinstance(value, str), "a string"
+            else:
+                continue
+            if not ok:
+                raise InputError(f"{source}: {f.name} = {value!r}; it must be {expected} (see `seq2exp train --help`)")
+            numbers = value if f.name == "betas" else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                raise InputError(f"{source}: {f.name} = {value!r}; it must be a finite number")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass
@@ -296,6 +328,8 @@ def prepare_run_dir(run_dir: str | Path, force: bool, resume: bool) -> Path:
 
 def read_resume_configs(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(model_config dict, train_config dict)`` stored in ``run_dir/last.pt``."""
+    if not (Path(run_dir) / "last.pt").is_file():
+        raise InputError(f"{run_dir}: nothing to resume (no last.pt); drop --resume to start a new run")
     payload = load_checkpoint(Path(run_dir) / "last.pt", LAST_FORMAT)
     return dict(payload["model_config"]), dict(payload["train_config"])
 
@@ -488,6 +522,7 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
             "best_metric": best, "best_step": best_step, "bad_evals": bad_evals, "best_metrics": best_metrics,
             "stopped_early": stopped_early, "model_config": model_dict, "train_config": cfg.to_dict(),
             "data_config": data_config, "elapsed_s": elapsed_before + time.time() - t_start,
+            "train_sums": dict(sums),  # the running train-loss average resumes where it was
         }
 
     def write_last() -> None:
@@ -501,6 +536,8 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
     validated = ema.model if ema is not None else net
     kept = ema.model if ema is not None else model
     sums = {"loss": 0.0, "pred": 0.0, "kl": 0.0, "n": 0}
+    if resume and state.get("train_sums"):
+        sums = {k: (int(v) if k == "n" else float(v)) for k, v in state["train_sums"].items()}
     t_loop, steps_at_loop = time.time(), step
     batches = iter(loader)
     eval_time = 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import sys
 import time
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import click
 
-from seq2exp_cli.errors import InputError
+from seq2exp_cli.errors import InputError, naming_flag
+
+log = logging.getLogger("seq2exp_cli.call_elements")
 
 _EPILOG = """\b
 Outputs for -o NAME.bed (NAME = basename without .bed/.narrowPeak; never a directory):
@@ -25,7 +27,10 @@ Outputs for -o NAME.bed (NAME = basename without .bed/.narrowPeak; never a direc
                          in the element; distance = |element midpoint - TSS|)
   NAME.links.bedpe       element, 1-bp TSS, ELEMENT|GENE, score
   NAME.cutoff_analysis.tsv  (--cutoff-analysis) cutoff n_elements total_bp mean_length
-  NAME.run.json          command, parameters, score cutoff, counts, timings
+  NAME.run.json          command, parameters, score cutoff, counts, timings, status and the
+                         size + SHA-256 of every file (written last: the set is complete
+                         when it is there; a killed run leaves nothing, and the next run
+                         cleans up after it without --force)
 \b
 Scores (--score): mask = the bottleneck's mean mask; contribution = the bin's share of the
 gene's predicted regulatory input (sums to 1 per gene, like ABC's score). For mask scores,
@@ -122,11 +127,14 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
     paths = output_paths(output, settings, links=not model_free)
     run_path = paths["summits"].with_name(paths["summits"].name[: -len(".summits.bed")] + ".run.json")
 
+    from seq2exp_cli.io.output_set import OutputSet
+
     if model_free:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise InputError("--from-bigwig/--from-bedgraph: model-free calling runs in one process; "
                              "start it without torchrun")
-        check_outputs({**paths, "run record": run_path}, force)
+        check_outputs({**paths, "run record": run_path}, force=True)  # duplicates and directories
+        outputs = OutputSet(paths, run_path, force)
         from seq2exp_cli.elements import track_from_file
 
         background = None if prior_mu is None else (prior_mu, prior_sigma)
@@ -135,13 +143,22 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         if ref_dataset is not None:
             from seq2exp_cli.dataset import PreparedDataset
 
-            reference = PreparedDataset(ref_dataset).chrom_sizes
+            with naming_flag("--dataset", ref_dataset):
+                reference = PreparedDataset(ref_dataset).chrom_sizes
         elif chrom_sizes is not None:
             from seq2exp_cli.io.bed import read_chrom_sizes
 
-            reference = read_chrom_sizes(chrom_sizes)
-        track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None, reference=reference)
-        summary = call_and_write(track, paths, settings, background)
+            with naming_flag("--chrom-sizes", chrom_sizes):
+                reference = read_chrom_sizes(chrom_sizes)
+        source_flag = "--from-bigwig" if from_bigwig is not None else "--from-bedgraph"
+        with naming_flag(source_flag, from_bigwig or from_bedgraph):
+            track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None,
+                                    reference=reference)
+        if cutoff is not None and cutoff < 0:
+            log.warning("--cutoff %s is below 0: every scored base passes unless its score is lower still", cutoff)
+        with outputs:
+            summary = call_and_write(track, outputs.staged, settings, background)
+            _commit(outputs, summary, settings, combine, model_free, started)
     else:
         from seq2exp_cli import inference
         from seq2exp_cli.element_links import call_elements_from_model
@@ -152,22 +169,30 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         inference.init_distributed(torch_device)
         # rank 0 owns the outputs (the others may not even see its directory); an error
         # there is reported by every process instead of leaving them waiting
+        outputs = None
         with inference.errors_on_every_rank():
             if inference.rank() == 0:
-                check_outputs({**paths, "run record": run_path}, force)
-        summary = call_elements_from_model(run_dir, dataset, paths, settings, combine, split, torch_device,
-                                           batch_size, score_kind)
-        if summary is None:  # not rank 0: rank 0 writes every file
+                check_outputs({**paths, "run record": run_path}, force=True)  # duplicates and directories
+                outputs = OutputSet(paths, run_path, force)
+        if outputs is None:  # not rank 0: rank 0 writes every file
+            call_elements_from_model(run_dir, dataset, paths, settings, combine, split, torch_device,
+                                     batch_size, score_kind)
             return
+        with outputs:
+            summary = call_elements_from_model(run_dir, dataset, outputs.staged, settings, combine, split,
+                                               torch_device, batch_size, score_kind)
+            _commit(outputs, summary, settings, combine, model_free, started)
 
+
+def _commit(outputs, summary: dict, settings, combine: str, model_free: bool, started: float) -> None:
+    """Rename the staged files into place and write the run record last."""
     from seq2exp_cli import __version__
-    from seq2exp_cli.io.atomic import atomic_path
 
+    summary["outputs"] = {k: str(v) for k, v in outputs.targets.items()}
     record = {
         "command": "seq2exp " + " ".join(sys.argv[1:]), "seq2exp_version": __version__,
         "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(settings).items()},
         "combine": combine, "mode": "model-free" if model_free else "model", **summary,
         "seconds": round(time.time() - started, 3),
     }
-    with atomic_path(run_path) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    outputs.commit(record)

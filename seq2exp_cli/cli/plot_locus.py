@@ -22,6 +22,7 @@ def plot_locus(run_dir: Path, dataset: Path, gene: str, output: Path, elements: 
     score, called elements and (when known) the planted truth. Needs matplotlib
     (pip install 'seq2exp[plot]')."""
     from seq2exp_cli.dataset import PreparedDataset
+    from seq2exp_cli.errors import naming_flag
     from seq2exp_cli.inference import check_compatible, default_score, extract_masks, load_model
     from seq2exp_cli.io.atomic import check_output_free
     from seq2exp_cli.io.intervals import read_bed_intervals
@@ -29,12 +30,15 @@ def plot_locus(run_dir: Path, dataset: Path, gene: str, output: Path, elements: 
 
     check_output_free(output, force)
     data = PreparedDataset(dataset)
-    index = find_gene(data, gene)
+    with naming_flag(f"--gene {gene}", dataset):
+        index = find_gene(data, gene)
     model, meta = load_model(run_dir, device)
     check_compatible(meta, data)
     score = default_score(model)
     gene_mask = next(iter(extract_masks(model, data, [index], device=device, batch_size=1, score=score)))
-    called = read_bed_intervals(elements) if elements else None
-    planted = read_truth(truth) if truth else None
+    with naming_flag("--elements", elements):
+        called = read_bed_intervals(elements) if elements else None
+    with naming_flag("--truth", truth):
+        planted = read_truth(truth) if truth else None
     draw(data, index, output, mask=gene_mask.scores, elements=called, truth=planted, score_label=SCORE_LABELS[score])
     click.echo(str(output))

@@ -203,6 +203,7 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, variant: str, config
         motifs, background = read_meme(motifs_file)
         check_stem_fits(model_config, len(motifs), str(motifs_file))
         model_factory = seeded_model_factory(motifs, background, str(motifs_file))
+    resolve_device(train_config.device)  # a device mistake is reported before -o is created
     run_dir = prepare_run_dir(run_dir, force=force, resume=resume)
     command = command_line(ctx)
     with _progress_bar() as progress:

@@ -178,7 +178,8 @@ class ModelConfig:
                 "set readout = \"additive\" or drop bin_head_stem")
         if self.window % self.resolution:
             bad(f"window {self.window} is not a multiple of resolution {self.resolution}",
-                "choose a resolution that divides the window (e.g. 1, 50, 100, 125)")
+                "choose a resolution that divides the window (e.g. "
+                + ", ".join(str(r) for r in _divisors_near(self.window, self.resolution)) + ")")
         if not 0 < self.promoter_bp <= self.window:
             bad(f"promoter_bp={self.promoter_bp} must be in 1..window ({self.window})", "lower promoter_bp")
         if self.n_features < 0:
@@ -237,3 +238,10 @@ class ModelConfig:
         if unknown:
             raise InputError(f"model config: unknown keys {unknown}; the checkpoint needs a newer seq2exp")
         return cls(**values)
+
+
+def _divisors_near(window: int, resolution: int, count: int = 4) -> list[int]:
+    """Resolutions that divide ``window``, closest to ``resolution`` first (1 always divides)."""
+    found = [r for r in range(1, min(window, 4 * resolution + 1) + 1) if window % r == 0]
+    return sorted(sorted(found, key=lambda r: (abs(r - resolution), r))[:count])
+
