@@ -32,12 +32,12 @@ from seq2exp_cli.element_null import NullSettings
 from seq2exp_cli.element_tables import first_region_rows
 from seq2exp_cli.elements import ScoreTrack
 from seq2exp_cli.errors import InputError
+from seq2exp_cli.io.bed import ColumnTable
 
 if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-    from seq2exp_cli.io.bed import ColumnTable
 
 log = logging.getLogger(__name__)
 
@@ -370,14 +370,17 @@ def stem_of(paths: dict[str, Path]) -> str:
     return paths["summits"].name[: -len(".summits.bed")]
 
 
-def _tested(regions: ColumnTable, element_null: Callable[[ColumnTable], tuple[np.ndarray, np.ndarray]],
-            settings: CallSettings) -> tuple[ColumnTable, tuple[np.ndarray, np.ndarray]]:
+ElementNull = Callable[[ColumnTable, ScoreTrack, float], tuple[np.ndarray, np.ndarray]]
+
+
+def _tested(regions: ColumnTable, element_null: ElementNull, settings: CallSettings, track: ScoreTrack,
+            cutoff: float) -> tuple[ColumnTable, tuple[np.ndarray, np.ndarray]]:
     """Per-row (-log10 p, -log10 q) from the per-element null, and the rows that pass -p/-q
     (q stays the BH q over every called element)."""
     first = first_region_rows(regions)
     if first.size == 0:
         return regions, (np.zeros(0), np.zeros(0))
-    pscore, qscore = element_null(regions.take(first))
+    pscore, qscore = element_null(regions.take(first), track, cutoff)
     element_of = np.searchsorted(first, np.arange(len(regions)), side="right") - 1  # sub-peak rows follow theirs
     p_rows, q_rows = np.asarray(pscore)[element_of], np.asarray(qscore)[element_of]
     keep = np.ones(len(regions), bool)
@@ -399,7 +402,7 @@ def call_and_write(
     spill: GeneScoreSpill | None = None,
     genes: pd.DataFrame | None = None,
     refine: Callable[[ColumnTable, ScoreTrack], ColumnTable] | None = None,
-    element_null: Callable[[ColumnTable], tuple[np.ndarray, np.ndarray]] | None = None,
+    element_null: ElementNull | None = None,
 ) -> dict[str, Any]:
     """Resolve the threshold, call elements, and write every requested output atomically.
 
@@ -409,8 +412,9 @@ def call_and_write(
         settings: thresholds and options (checked here).
         spill, genes: per-gene scores and the gene table, for the links files.
         refine: (regions, track) -> regions with base-pair edges and summits (model mode).
-        element_null: elements (one row each) -> (-log10 p, -log10 q) per element (model
-            mode); without it pValue/qValue are -1 and -p/-q are refused.
+        element_null: (elements, one row each; the track; the cutoff) -> (-log10 p, -log10 q)
+            per element (model mode); without it pValue/qValue are -1 and -p/-q are refused.
+            Elements are tested as called, before ``refine``.
 
     Returns:
         A summary dict: score cutoff, element count, total bp, scored bp, files written.
@@ -428,12 +432,12 @@ def call_and_write(
         regions = el.call_region_table(track, cutoff, settings.min_length, settings.max_gap, settings.call_summits)
     else:
         regions = el.empty_regions()
-    if refine is not None and len(regions):
-        regions = refine(regions, track)
     n_called = int(first_region_rows(regions).size)
     pq = None
     if element_null is not None and settings.null_shuffles >= 2:
-        regions, pq = _tested(regions, element_null, settings)
+        regions, pq = _tested(regions, element_null, settings, track, cutoff)
+    if refine is not None and len(regions):
+        regions = refine(regions, track)
     stem = stem_of(paths)
     peaks = el.narrowpeak_table(regions, stem, pq)
     bed.write_table(paths["narrowPeak"], peaks, "narrowPeak")
@@ -560,16 +564,17 @@ def resolve_score(score: str, readout: str, settings: CallSettings, run_dir: str
 def _model_hooks(model: Any, data: Any, indices: np.ndarray, settings: CallSettings, score: str, combine: str,
                  device: Any, batch_size: int, resolution: int) -> tuple[Callable | None, Callable | None]:
     """call_and_write's model-mode steps: base-pair edges from the dataset's tracks, and p/q
-    from the sequence null (on this process alone: every gene covering an element)."""
+    from the sequence null (shuffled genomes scored on this process alone)."""
     from seq2exp_cli import element_edges, element_null
 
     def refine(regions: ColumnTable, track: ScoreTrack) -> ColumnTable:
         return element_edges.refine_edges(regions, track.runs, element_edges.dataset_evidence(data), resolution)
 
-    def null(elements: ColumnTable) -> tuple[np.ndarray, np.ndarray]:
+    def null(elements: ColumnTable, track: ScoreTrack, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
         result = element_null.sequence_null_pvalues(
-            model, data, elements, score=score, indices=indices, combine=combine, device=device,
-            batch_size=batch_size, settings=NullSettings(settings.null_shuffles, settings.null_seed))
+            model, data, track, elements, cutoff, settings.min_length, settings.max_gap, score=score,
+            indices=indices, combine=combine, device=device, batch_size=batch_size,
+            settings=NullSettings(shuffles=settings.null_shuffles, seed=settings.null_seed))
         return result.pscore, result.qscore
 
     return (refine if resolution > 1 else None), (null if settings.null_shuffles >= 2 else None)

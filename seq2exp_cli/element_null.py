@@ -1,28 +1,31 @@
 """The sequence null of called elements (model mode): p and q values that data can reject.
 
-Null hypothesis for element e: **the model scores e's own bases no higher than
-dinucleotide-preserving shuffles of them**, every other input (signal tracks, Hi-C, features,
-the rest of each window) unchanged. A score that only follows the chromatin signal, or the
-base composition, satisfies it; a score that reads motifs, or any other order of e's bases
-beyond its dinucleotide counts, can reject it.
+Null hypothesis: **the model's score does not depend on the order of the bases beyond the
+dinucleotide counts of each ``block``-bp stretch**, everything else (signal tracks, Hi-C,
+features) as it is. A score that only follows the chromatin signal, or local base composition,
+satisfies it; a score that reads motifs can reject it where the motifs are.
 
-For each element the gene windows that cover it are scored three times (more with
-``shuffles > 2``), with identical batches: with e's own bases (s_e), and with two independent
-shuffles of them (s_e^1, s_e^2). The element's score is the one it was called on: the maximum,
-over its bases, of the genes' scores combined as for calling (max or mean over the genes).
-Then
+The test runs the calling pipeline on shuffled genomes: every stored base is replaced by a
+dinucleotide shuffle of its block (seeded), the genes' scores are recomputed with the same
+windows and batches, combined into a track, and called with the same cutoff. With K shuffled
+genomes (``shuffles``, default 2), genome K is the reference and genomes 1..K-1 give null
+elements:
 
-* statistic t_e = log(s_e / s_e^1);
-* null draws t0_e = log(s_e^k / s_e^1), k = 2..K. Under the null the element's own bases are
-  one more draw from its dinucleotide class, so t_e and t0_e have the same distribution;
-* p_e = (1 + #{t0 >= t_e}) / (1 + number of null draws), the draws pooled over all elements;
-* q by Benjamini-Hochberg over the elements.
+* statistic of a called element e: t_e = log(s_e / r_e), s_e its score (the maximum of the
+  called track over it), r_e the maximum of the reference genome's track over it;
+* null draws: t0_j = log(s_j / r_j) for every element j called on a null genome (s_j its score
+  there), pooled;
+* p_e = (1 + #{t0 >= t_e}) / (1 + number of null elements);
+* q_e = the false discovery rate of keeping every element with t >= t_e: the null elements
+  per null genome with t0 >= t_e (plus one, for caution) over the called elements with
+  t >= t_e, capped at 1 and made monotone. Benjamini-Hochberg over p would assume that the
+  genome makes as many calls as a null genome does, which a score that reads motifs breaks
+  (its motif elements are called on the genome, hardly on a shuffle).
 
-Scoring all three versions in the same batches makes a score that cannot read sequence give
-bit-identical s_e = s_e^1 = s_e^2, hence t_e = t0 = 0 and p = 1 for every element. The
-elements of one window are shuffled together (they are disjoint), so the cost is 3 forward
-passes of the windows that cover an element, and an element's test also sees what shuffling
-its neighbours in the same window does to its own score.
+Under the null the real genome is one more draw of the shuffled genomes, so elements called on
+it and on a null genome are alike, selection included: an element's score regresses towards
+its shuffles' as much after either calling (the winner's curse is in both). A score that cannot
+read sequence gives bit-identical tracks, so t_e = t0 = 0 and p = 1 everywhere.
 """
 
 from __future__ import annotations
@@ -33,11 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seq2exp_cli.element_stats import bh_qscores, empirical_pscores
+from seq2exp_cli.element_stats import empirical_pscores, null_fdr_qscores
 from seq2exp_cli.errors import InputError
+from seq2exp_cli.sequence_shuffle import shuffle_blocks
 
 if TYPE_CHECKING:
     import torch
+
+    from seq2exp_cli.elements import ScoreTrack
 
 log = logging.getLogger(__name__)
 
@@ -47,196 +53,123 @@ SCORE_FLOOR = 1e-30
 
 @dataclass(frozen=True)
 class NullSettings:
-    """How the sequence null is drawn: ``shuffles`` shuffles per element (>= 2), seeded by ``seed``."""
+    """``shuffles`` shuffled genomes (>= 2: the last is the reference), each base shuffled
+    within its ``block``-bp stretch of a stored region, seeded by ``seed``."""
 
     shuffles: int = 2
+    block: int = 500
     seed: int = 0
 
     def check(self) -> None:
         if self.shuffles < 2:
-            raise InputError(f"sequence null: shuffles={self.shuffles}; need >= 2 (one reference, one null draw)")
+            raise InputError(f"sequence null: shuffles={self.shuffles}; need >= 2 (a null genome and a reference)")
+        if self.block < 3:
+            raise InputError(f"sequence null: block={self.block} bp; need >= 3 for a dinucleotide shuffle")
 
 
 @dataclass(frozen=True)
 class SequenceNull:
-    """Per-element results of :func:`sequence_null_pvalues` (n elements, K shuffles).
+    """Results of :func:`sequence_null_pvalues` for n called elements.
 
-    scores float64[n, 1 + K]: the element's score with its own bases, then with each shuffle;
-    statistic float64[n]: t_e; null float64[n (K - 1)]: the pooled draws t0;
-    pscore, qscore float64[n]: -log10 p and -log10 q (BH).
+    score, reference float64[n]: s_e and r_e; statistic float64[n]: t_e; null float64[m]: the
+    t0 of the m null elements; null_elements int64[K - 1]: elements called on each null
+    genome; pscore, qscore float64[n]: -log10 p and -log10 q.
     """
 
-    scores: np.ndarray
+    score: np.ndarray
+    reference: np.ndarray
     statistic: np.ndarray
     null: np.ndarray
+    null_elements: np.ndarray
     pscore: np.ndarray
     qscore: np.ndarray
 
 
-# ---------------------------------------------------------------------------------------------
-# the shuffle
-
-
-def dinucleotide_shuffle(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A uniform random sequence with the same dinucleotide counts and first base as ``codes``.
-
-    Altschul-Erickson via a random Eulerian trail (Kandel et al. 1996): the last exit of every
-    letter is drawn as a uniform random arborescence towards the final letter (Wilson's
-    algorithm over the labelled edges), the other exits are permuted uniformly, and the trail is
-    walked from the first letter. N (code 4) is a letter like the others.
-    """
-    s = np.asarray(codes, dtype=np.uint8)
-    n = s.shape[0]
-    if n < 3:
-        return s.copy()
-    src, dst = s[:-1], s[1:]
-    last = int(s[-1])
-    letters = [int(u) for u in np.unique(src)]
-    exits = {u: np.flatnonzero(src == u) for u in letters}
-    tree_exit: dict[int, int] = {}
-    in_tree = {last}
-    for u in letters:
-        v = u
-        while v not in in_tree:  # loop-erased random walk: later visits overwrite the exit
-            edge = int(exits[v][rng.integers(exits[v].shape[0])])
-            tree_exit[v] = edge
-            v = int(dst[edge])
-        v = u
-        while v not in in_tree:
-            in_tree.add(v)
-            v = int(dst[tree_exit[v]])
-    order: dict[int, list[int]] = {}
-    for u in letters:
-        edges = exits[u]
-        if u in tree_exit:
-            others = edges[edges != tree_exit[u]]
-            order[u] = rng.permutation(others).tolist() + [tree_exit[u]]
-        else:
-            order[u] = rng.permutation(edges).tolist()
-    used = dict.fromkeys(letters, 0)
-    out = np.empty(n, np.uint8)
-    out[0] = cur = int(s[0])
-    for i in range(1, n):
-        edge = order[cur][used[cur]]
-        used[cur] += 1
-        cur = int(dst[edge])
-        out[i] = cur
-    return out
-
-
-def genomic_codes(dataset: Any, chrom: str, start: int, end: int) -> np.ndarray:
-    """Base codes uint8[end - start] of ``chrom:start-end`` from the dataset's stored regions
-    (N where no region stores the base)."""
-    from seq2exp_cli.dataset import BASE_N
-
-    out = np.full(end - start, BASE_N, np.uint8)
-    regions = dataset.regions
-    hit = regions[(regions["chrom"] == chrom) & (regions["end"] > start) & (regions["start"] < end)]
-    for rid, r_start, r_end in zip(hit["region_id"].tolist(), hit["start"].tolist(), hit["end"].tolist()):
-        seq = dataset.region_track(int(rid), "seq")
-        a, b = max(start, int(r_start)), min(end, int(r_end))
-        out[a - start : b - start] = seq[a - int(r_start) : b - int(r_start)]
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# windows with replaced bases
-
-
-class _Elements:
-    """Element intervals per chromosome (sorted by start): positions in the caller's order."""
-
-    def __init__(self, chrom: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
-        self.by_chrom: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        for c in dict.fromkeys(chrom.tolist()):
-            at = np.flatnonzero(chrom == c)
-            at = at[np.argsort(start[at], kind="stable")]
-            self.by_chrom[str(c)] = (start[at], end[at], at)
-
-    def overlapping(self, chrom: str, start: int, end: int) -> np.ndarray:
-        """Positions of the elements that overlap ``[start, end)`` (elements are disjoint)."""
-        entry = self.by_chrom.get(chrom)
-        if entry is None:
-            return np.zeros(0, np.int64)
-        starts, ends, at = entry
-        lo = int(np.searchsorted(ends, start, side="right"))
-        hi = int(np.searchsorted(starts, end, side="left"))
-        return at[lo:hi]
-
-
-class ReplacedBases:
-    """A view of a dataset whose windows read ``codes[j]`` over element j (genomic orientation).
+class ShuffledGenome:
+    """A view of a dataset whose windows read a shuffled genome: each stored region's bases,
+    block by block, replaced by a dinucleotide shuffle (drawn on first use, seeded per region).
 
     Everything but ``load_gene``'s ``seq`` comes from the dataset unchanged; minus-strand
     windows get the reverse complement, as the dataset orients them.
     """
 
-    def __init__(self, dataset: Any, elements: _Elements, start: np.ndarray, codes: list[np.ndarray]) -> None:
+    def __init__(self, dataset: Any, block: int, seed: tuple[int, ...]) -> None:
         self._dataset = dataset
-        self._elements = elements
-        self._start = start
-        self._codes = codes
+        self._block = block
+        self._seed = seed
+        regions = dataset.regions
+        self._bounds = {int(r): (int(a), int(b)) for r, a, b in
+                        zip(regions["region_id"], regions["start"], regions["end"])}
+        self._region_of = dataset.genes["region"].to_numpy(np.int64)
+        self._cache: dict[int, np.ndarray] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._dataset, name)
+
+    def region_codes(self, region_id: int) -> np.ndarray:
+        """The shuffled bases of one stored region (genomic orientation)."""
+        if region_id not in self._cache:
+            rng = np.random.default_rng([*self._seed, region_id])
+            own = np.asarray(self._dataset.region_track(region_id, "seq"))
+            self._cache[region_id] = shuffle_blocks(own, self._block, rng)
+        return self._cache[region_id]
 
     def load_gene(self, i: int) -> dict[str, Any]:
         from seq2exp_cli.dataset import COMPLEMENT
 
         item = self._dataset.load_gene(i)
-        chrom, w_start, w_end, strand = self._dataset.genomic_window(i)
+        _, w_start, w_end, strand = self._dataset.genomic_window(i)
+        rid = int(self._region_of[i])
+        r_start, r_end = self._bounds[rid]
+        lo, hi = max(w_start, r_start), min(w_end, r_end)
+        piece = self.region_codes(rid)[lo - r_start : hi - r_start]
         seq = item["seq"].copy()
-        for j in self._elements.overlapping(chrom, w_start, w_end).tolist():
-            e_start = int(self._start[j])
-            bases = self._codes[j]
-            a, b = max(e_start, w_start), min(e_start + bases.shape[0], w_end)
-            piece = bases[a - e_start : b - e_start]
-            if strand == "-":  # window index i is genomic w_end - 1 - i
-                seq[w_end - b : w_end - a] = COMPLEMENT[piece][::-1]
-            else:
-                seq[a - w_start : b - w_start] = piece
+        if strand == "-":  # window index i is genomic w_end - 1 - i
+            seq[w_end - hi : w_end - lo] = COMPLEMENT[piece][::-1]
+        else:
+            seq[lo - w_start : hi - w_start] = piece
         item["seq"] = seq
         return item
 
 
-# ---------------------------------------------------------------------------------------------
-# scoring
-
-
-def _element_scores(masks: Any, elements: _Elements, start: np.ndarray, end: np.ndarray, combine: str) -> np.ndarray:
-    """float64[n]: max over each element's bases of the genes' per-bp scores combined by ``combine``."""
-    n = start.shape[0]
-    acc = [np.full(int(end[j] - start[j]), np.nan) if combine == "max" else np.zeros(int(end[j] - start[j]))
-           for j in range(n)]
-    count = [np.zeros(int(end[j] - start[j])) for j in range(n)] if combine == "mean" else None
-    for mask in masks:
-        for j in elements.overlapping(mask.chrom, mask.start, mask.end).tolist():
-            a, b = max(int(start[j]), mask.start), min(int(end[j]), mask.end)
-            piece = np.asarray(mask.scores[a - mask.start : b - mask.start], np.float64)
-            sl = slice(a - int(start[j]), b - int(start[j]))
-            if combine == "max":
-                np.fmax(acc[j][sl], piece, out=acc[j][sl])
-            else:
-                acc[j][sl] += piece
-                count[j][sl] += 1
-    out = np.zeros(n)
-    for j in range(n):
-        values = acc[j] if combine == "max" else np.where(count[j] > 0, acc[j] / np.maximum(count[j], 1), np.nan)
-        out[j] = np.nanmax(values) if np.isfinite(values).any() else 0.0
+def span_max(track: ScoreTrack, chrom: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """float64[n]: the highest score of ``track`` over each interval (0 where nothing is scored)."""
+    out = np.zeros(len(start))
+    runs_of: dict[str, Any] = {}
+    for k, (c, a, b) in enumerate(zip(np.asarray(chrom).astype(str).tolist(), np.asarray(start).tolist(),
+                                      np.asarray(end).tolist())):
+        if c not in runs_of:
+            runs_of[c] = track.runs(c) if c in track.chrom_sizes else None
+        runs = runs_of[c]
+        if runs is None:
+            continue
+        lo = int(np.searchsorted(runs.ends, a, side="right"))
+        hi = int(np.searchsorted(runs.starts, b, side="left"))
+        if hi > lo:
+            out[k] = float(runs.values[lo:hi].max())
     return out
 
 
-def covering_genes(dataset: Any, indices: np.ndarray, elements: _Elements) -> np.ndarray:
-    """The genes of ``indices`` whose window overlaps at least one element, in ``indices`` order."""
-    keep = [int(i) for i in np.asarray(indices, np.int64).tolist()
-            if elements.overlapping(*dataset.genomic_window(int(i))[:3]).size]
-    return np.array(keep, np.int64)
+def shuffled_track(model: torch.nn.Module, dataset: Any, view: ShuffledGenome, indices: np.ndarray, score: str,
+                   combine: str, device: Any, batch_size: int) -> ScoreTrack:
+    """The combined score track of ``indices`` on a shuffled genome (the calling pass's steps)."""
+    from seq2exp_cli.element_links import combine_gene_scores
+    from seq2exp_cli.inference import extract_masks
+
+    masks = extract_masks(model, view, indices, device=device, batch_size=batch_size, score=score,
+                          shard_indices=False)
+    return combine_gene_scores(dataset.regions, masks, dataset.chrom_sizes, combine,
+                               blacklist=dataset.region_blacklist)
 
 
 def sequence_null_pvalues(
     model: torch.nn.Module,
     dataset: Any,
+    track: ScoreTrack,
     elements: Any,
+    cutoff: float,
+    min_length: int = 200,
+    max_gap: int = 30,
     score: str = "mask",
     indices: np.ndarray | None = None,
     combine: str = "max",
@@ -244,51 +177,51 @@ def sequence_null_pvalues(
     batch_size: int = 8,
     settings: NullSettings = NullSettings(),
 ) -> SequenceNull:
-    """-log10 p and q of each element under the sequence null (see the module docstring).
+    """-log10 p and q of each called element under the sequence null (module docstring).
 
     Args:
-        model: a trained Seq2Exp (``inference.load_model``).
+        model: the trained Seq2Exp (``inference.load_model``).
         dataset: the PreparedDataset the elements were called on.
-        elements: a table with chrom, start, end, one row per element, disjoint (a narrowPeak
-            table with sub-peak rows collapsed, e.g. by ``first_region_rows``).
-        score: the per-gene score used for calling (``mask``, ``contribution``).
-        indices: the genes whose scores made the track (default: every gene).
-        combine: ``max`` or ``mean``, as for calling.
-        device, batch_size: as for ``inference.extract_masks``.
-        settings: number of shuffles and the seed.
+        track: the combined score track they were called on.
+        elements: a table with chrom, start, end, one row per element.
+        cutoff, min_length, max_gap: the calling settings, applied to the null genomes.
+        score: the per-gene score used for calling (``mask``, ``contribution``, ...).
+        indices: the genes whose scores made ``track`` (default: every gene), in the same order
+            and with the same ``batch_size``, so that a score blind to sequence reproduces
+            ``track`` bit for bit.
+        combine, device, batch_size: as for calling.
+        settings: shuffled genomes, block size, seed.
 
     Returns:
         A :class:`SequenceNull`, rows in the order of ``elements``.
     """
-    from seq2exp_cli.inference import extract_masks
+    from seq2exp_cli.elements import call_region_table
 
     settings.check()
+    indices = np.arange(len(dataset.genes)) if indices is None else np.asarray(indices, np.int64)
     chrom = np.asarray(elements["chrom"]).astype(str)
     start = np.asarray(elements["start"], np.int64)
     end = np.asarray(elements["end"], np.int64)
-    n = start.shape[0]
-    if n == 0:
-        empty = np.zeros(0)
-        return SequenceNull(np.zeros((0, 1 + settings.shuffles)), empty, empty, empty, empty)
-    index = _Elements(chrom, start, end)
-    genes = covering_genes(dataset, np.arange(len(dataset.genes)) if indices is None else indices, index)
-    own = [genomic_codes(dataset, c, int(a), int(b)) for c, a, b in zip(chrom.tolist(), start, end)]
-    scores = np.zeros((n, 1 + settings.shuffles))
-    for k in range(1 + settings.shuffles):
-        if k == 0:
-            codes = own
-        else:
-            codes = [dinucleotide_shuffle(bases, np.random.default_rng([settings.seed, j, k]))
-                     for j, bases in enumerate(own)]
-        view = ReplacedBases(dataset, index, start, codes)
-        masks = extract_masks(model, view, genes, device=device, batch_size=batch_size, score=score,
-                              shard_indices=False)
-        scores[:, k] = _element_scores(masks, index, start, end, combine)
-    logs = np.log(np.maximum(scores, SCORE_FLOOR))
-    statistic = logs[:, 0] - logs[:, 1]
-    null = (logs[:, 2:] - logs[:, 1:2]).reshape(-1)
-    pscore = empirical_pscores(statistic, null)
-    qscore = bh_qscores(pscore)
-    log.info("sequence null: %d elements, %d genes scored %d times; %d of them with q < 0.05",
-             n, genes.shape[0], 1 + settings.shuffles, int((qscore > -np.log10(0.05)).sum()))
-    return SequenceNull(scores, statistic, null, pscore, qscore)
+    score_e = span_max(track, chrom, start, end)
+    tracks = [shuffled_track(model, dataset, ShuffledGenome(dataset, settings.block, (settings.seed, k)), indices,
+                             score, combine, device, batch_size) for k in range(1, settings.shuffles + 1)]
+    reference = tracks[-1]
+    ref_e = span_max(reference, chrom, start, end)
+    null, counts = [], []
+    for null_track in tracks[:-1]:
+        called = call_region_table(null_track, cutoff, min_length, max_gap)
+        s_j = np.asarray(called["summit_score"], np.float64)
+        r_j = span_max(reference, called["chrom"], called["start"], called["end"])
+        null.append(_log_ratio(s_j, r_j))
+        counts.append(len(called))
+    null_t = np.concatenate(null) if null else np.zeros(0)
+    statistic = _log_ratio(score_e, ref_e)
+    pscore = empirical_pscores(statistic, null_t)
+    qscore = null_fdr_qscores(statistic, null_t, len(counts))
+    log.info("sequence null: %d elements called, %s on %d shuffled genome(s); %d with q <= 0.05",
+             len(start), "/".join(str(c) for c in counts), len(counts), int((qscore >= -np.log10(0.05)).sum()))
+    return SequenceNull(score_e, ref_e, statistic, null_t, np.array(counts, np.int64), pscore, qscore)
+
+
+def _log_ratio(score: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(score, SCORE_FLOOR)) - np.log(np.maximum(reference, SCORE_FLOOR))

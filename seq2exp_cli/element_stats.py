@@ -1,5 +1,6 @@
 """Statistics for called elements: the scored bases counted per distinct score (the cutoff a
-``--top-fraction`` means), empirical p-values against pooled null draws, and Benjamini-Hochberg q.
+``--top-fraction`` means), empirical p-values against pooled null draws, the false discovery
+rate estimated from null calls, and Benjamini-Hochberg q.
 
 The counting works on constant runs (one histogram entry per distinct score), never per base,
 so it costs O(number of runs) for a genome-wide track. The null draws themselves come from
@@ -59,6 +60,34 @@ def empirical_pscores(statistic: np.ndarray, null: np.ndarray) -> np.ndarray:
     draws = np.sort(np.asarray(null, np.float64))
     at_or_above = draws.shape[0] - np.searchsorted(draws, t, side="left")
     return -np.log10((1.0 + at_or_above) / (1.0 + draws.shape[0]))
+
+
+def null_fdr_qscores(statistic: np.ndarray, null: np.ndarray, null_sets: int) -> np.ndarray:
+    """-log10 q float64[n]: the false discovery rate of calling every element whose statistic
+    is >= t, estimated from null sets (each the result of the same calling where nothing is
+    real), made monotone (an element's q is the lowest over thresholds that keep it).
+
+    FDR(t) = ((1 + #{null >= t}) / null_sets) / #{statistic >= t}, capped at 1: the expected
+    number of null calls reaching t over the calls that do, the +1 keeping it conservative.
+    Unlike Benjamini-Hochberg over per-draw p-values, it does not assume that the real calling
+    would make as many calls as a null set when nothing is real.
+    """
+    t = np.asarray(statistic, np.float64)
+    n = t.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    if null_sets < 1:
+        raise ValueError("null_fdr_qscores: need at least one null set")
+    draws = np.sort(np.asarray(null, np.float64))
+    order = np.argsort(-t, kind="stable")  # highest statistic first
+    ranked = t[order]
+    called = np.searchsorted(-ranked, -ranked, side="right")  # #{statistic >= t}, ties included
+    false = (1.0 + draws.shape[0] - np.searchsorted(draws, ranked, side="left")) / null_sets
+    fdr = np.minimum(false / called, 1.0)
+    fdr = np.minimum.accumulate(fdr[::-1])[::-1]  # q(t) = min over thresholds t' <= t
+    q = np.empty(n)
+    q[order] = fdr
+    return np.maximum(-np.log10(q), 0.0)
 
 
 def bh_qscores(pscore: np.ndarray) -> np.ndarray:

@@ -186,6 +186,19 @@ def test_empirical_p_counts_ties_against_the_statistic_and_q_is_bh() -> None:
     assert el.bh_qscores(np.zeros(0)).shape == (0,)
 
 
+def test_null_fdr_counts_null_calls_per_set_against_real_calls() -> None:
+    from seq2exp_cli.element_stats import null_fdr_qscores
+
+    t = np.array([5.0, 4.0, 3.0, 0.0, 0.0])
+    null = np.array([3.5, 0.0, 0.0, -1.0, 0.0, 0.0])               # two null sets of three calls
+    q = 10.0 ** -null_fdr_qscores(t, null, 2)
+    # t >= 5: (1 + 0) / 2 / 1 = 0.5; t >= 4: (1 + 0) / 2 / 2; t >= 3: (1 + 1) / 2 / 3; t >= 0: (1 + 5) / 2 / 5
+    np.testing.assert_allclose(q, [0.25, 0.25, 1 / 3, 0.6, 0.6])    # monotone: min over lower thresholds
+    same = 10.0 ** -null_fdr_qscores(np.zeros(4), np.zeros(8), 2)    # nothing differs from the null
+    assert (same == 1.0).all()
+    assert null_fdr_qscores(np.zeros(0), null, 2).shape == (0,)
+
+
 def test_cutoff_selection_from_a_fraction() -> None:
     t = toy_track()
     hist = el.score_histogram(t)
