@@ -28,15 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from seq2exp_cli.element_null import NullSettings
 from seq2exp_cli.element_tables import first_region_rows
 from seq2exp_cli.elements import ScoreTrack
 from seq2exp_cli.errors import InputError
+from seq2exp_cli.io.bed import ColumnTable
 
 if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-    from seq2exp_cli.io.bed import ColumnTable
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +298,9 @@ def links_bedpe(links: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class CallSettings:
-    """How to call and what to write. Exactly one of cutoff / pvalue / qvalue / top_fraction."""
+    """How to call and what to write. At most one of cutoff / top_fraction sets the score
+    threshold; at most one of pvalue / qvalue then keeps the elements that reach it under the
+    sequence null (model mode; ``null_shuffles`` shuffles per element, 0 = no null)."""
 
     cutoff: float | None = None
     pvalue: float | None = None
@@ -311,14 +314,18 @@ class CallSettings:
     bigwig: Path | None = None
     bedgraph: Path | None = None
     score_range: tuple[float, float] | None = (0.0, 1.0)
+    null_shuffles: int = NullSettings.shuffles
+    null_seed: int = NullSettings.seed
 
-    def check(self, background: tuple[float, float] | None) -> None:
-        """Raise InputError for an impossible combination or an out-of-range threshold."""
-        chosen = [n for n, v in (("--cutoff", self.cutoff), ("-p", self.pvalue), ("-q", self.qvalue),
-                                 ("--top-fraction", self.top_fraction)) if v is not None]
+    def check(self, has_null: bool) -> None:
+        """Raise InputError for an impossible combination or an out-of-range threshold;
+        ``has_null``: whether p/q can be computed (model mode)."""
+        chosen = [n for n, v in (("--cutoff", self.cutoff), ("--top-fraction", self.top_fraction)) if v is not None]
         if len(chosen) != 1:
-            raise InputError(f"{' and '.join(chosen) or 'no threshold'}: give exactly one of --cutoff, -p, -q, "
-                             "--top-fraction")
+            raise InputError(f"{' and '.join(chosen) or 'no threshold'}: give exactly one of --cutoff and "
+                             "--top-fraction (-p/-q then filter the called elements)")
+        if self.pvalue is not None and self.qvalue is not None:
+            raise InputError("-p and -q: give at most one of them")
         if self.cutoff is not None:
             if not np.isfinite(self.cutoff):
                 raise InputError(f"--cutoff {self.cutoff}: not a number; give a finite score")
@@ -328,10 +335,15 @@ class CallSettings:
             if value is None:
                 continue
             if not 0.0 < value <= 1.0:
-                raise InputError(f"{flag} {value}: a p/q-value threshold must be in (0, 1]; e.g. {flag} 0.01")
-            if background is None:
-                raise InputError(f"{flag} {value}: p/q need the background Beta; give --prior-mu and --prior-sigma "
-                                 "(model mode reads them from the model)")
+                raise InputError(f"{flag} {value}: a p/q-value threshold must be in (0, 1]; e.g. {flag} 0.05")
+            if not has_null:
+                raise InputError(f"{flag} {value}: model-free scores have no null distribution (pValue/qValue "
+                                 "are -1); use --cutoff or --top-fraction, or call from a model")
+            if self.null_shuffles < 2:
+                raise InputError(f"{flag} {value}: --null-shuffles {self.null_shuffles} computes no p/q; "
+                                 "give --null-shuffles 2 or more")
+        if self.null_shuffles < 0 or self.null_shuffles == 1:
+            raise InputError(f"--null-shuffles {self.null_shuffles}: give 0 (no p/q) or >= 2")
         if self.top_fraction is not None and not 0.0 < self.top_fraction <= 1.0:
             raise InputError(f"--top-fraction {self.top_fraction}: out of range; give a fraction in (0, 1]")
         if self.min_length < 1 or self.max_gap < 0:
@@ -383,13 +395,39 @@ def stem_of(paths: dict[str, Path]) -> str:
     return paths["summits"].name[: -len(".summits.bed")]
 
 
+ElementNull = Callable[[ColumnTable, ScoreTrack, float], tuple[np.ndarray, np.ndarray]]
+
+
+def _tested(regions: ColumnTable, element_null: ElementNull, settings: CallSettings, track: ScoreTrack,
+            cutoff: float) -> tuple[ColumnTable, tuple[np.ndarray, np.ndarray]]:
+    """Per-row (-log10 p, -log10 q) from the per-element null, and the rows that pass -p/-q
+    (q stays the BH q over every called element)."""
+    first = first_region_rows(regions)
+    if first.size == 0:
+        return regions, (np.zeros(0), np.zeros(0))
+    pscore, qscore = element_null(regions.take(first), track, cutoff)
+    element_of = np.searchsorted(first, np.arange(len(regions)), side="right") - 1  # sub-peak rows follow theirs
+    p_rows, q_rows = np.asarray(pscore)[element_of], np.asarray(qscore)[element_of]
+    keep = np.ones(len(regions), bool)
+    if settings.pvalue is not None:
+        keep = p_rows >= -np.log10(settings.pvalue) - 1e-12
+    elif settings.qvalue is not None:
+        keep = q_rows >= -np.log10(settings.qvalue) - 1e-12
+    if settings.pvalue is not None or settings.qvalue is not None:
+        log.info("%d of %d elements pass %s", int(first_region_rows(regions.take(np.flatnonzero(keep))).size),
+                 first.size, f"-p {settings.pvalue}" if settings.pvalue is not None else f"-q {settings.qvalue}")
+    rows = np.flatnonzero(keep)
+    return regions.take(rows), (p_rows[rows], q_rows[rows])
+
+
 def call_and_write(
     track: ScoreTrack,
     paths: dict[str, Path],
     settings: CallSettings,
-    background: tuple[float, float] | None = None,
     spill: GeneScoreSpill | None = None,
     genes: pd.DataFrame | None = None,
+    refine: Callable[[ColumnTable, ScoreTrack], ColumnTable] | None = None,
+    element_null: ElementNull | None = None,
 ) -> dict[str, Any]:
     """Resolve the threshold, call elements, and write every requested output atomically.
 
@@ -397,8 +435,11 @@ def call_and_write(
         track: the combined score track.
         paths: from :func:`output_paths`.
         settings: thresholds and options (checked here).
-        background: (mu, sigma) of the bottleneck's marginal Beta; without it p/q are -1.
         spill, genes: per-gene scores and the gene table, for the links files.
+        refine: (regions, track) -> regions with base-pair edges and summits (model mode).
+        element_null: (elements, one row each; the track; the cutoff) -> (-log10 p, -log10 q)
+            per element (model mode); without it pValue/qValue are -1 and -p/-q are refused.
+            Elements are tested as called, before ``refine``.
 
     Returns:
         A summary dict: score cutoff, element count, total bp, scored bp, files written.
@@ -406,26 +447,22 @@ def call_and_write(
     from seq2exp_cli import elements as el
     from seq2exp_cli.io import bed
 
-    settings.check(background)
-    hist = None
-    pq = None
-    if background is not None or settings.top_fraction is not None:
-        hist = el.score_histogram(track)
-    if background is not None:
-        pq = el.pq_table(hist, *background)
+    settings.check(element_null is not None)
     if settings.cutoff is not None:
         cutoff = float(settings.cutoff)
-    elif settings.pvalue is not None:
-        cutoff = el.cutoff_from_scores(pq.values, pq.pscore, -np.log10(settings.pvalue))
-    elif settings.qvalue is not None:
-        cutoff = el.cutoff_from_scores(pq.values, pq.qscore, -np.log10(settings.qvalue))
     else:
-        cutoff = el.cutoff_for_fraction(hist, settings.top_fraction)
+        cutoff = el.cutoff_for_fraction(el.score_histogram(track), settings.top_fraction)
     log.info("score cutoff %s", "none reached (no base passes)" if not np.isfinite(cutoff) else f"{cutoff:.6g}")
     if np.isfinite(cutoff):
         regions = el.call_region_table(track, cutoff, settings.min_length, settings.max_gap, settings.call_summits)
     else:
         regions = el.empty_regions()
+    n_called = int(first_region_rows(regions).size)
+    pq = None
+    if element_null is not None and settings.null_shuffles >= 2:
+        regions, pq = _tested(regions, element_null, settings, track, cutoff)
+    if refine is not None and len(regions):
+        regions = refine(regions, track)
     stem = stem_of(paths)
     peaks = el.narrowpeak_table(regions, stem, pq)
     bed.write_table(paths["narrowPeak"], peaks, "narrowPeak")
@@ -453,12 +490,13 @@ def call_and_write(
     if n_elements == 0:
         top = max((float(track.runs(c).values.max()) for c in track.chroms if len(track.runs(c).values)), default=0.0)
         log.warning("no elements pass the threshold (score cutoff %s; the highest score is %.3g); wrote empty "
-                    "files; a trained bottleneck keeps scores near its marginal mean mu, so try --top-fraction "
-                    "or -q", f"{cutoff:.6g}", top)
+                    "files; a trained bottleneck keeps scores near its marginal mean mu, so try --top-fraction",
+                    f"{cutoff:.6g}", top)
     else:
         log.info("%d elements (%d bp), %d summits, %d element-gene links", n_elements, total_bp, len(peaks), n_links)
     return {
-        "score_cutoff": cutoff if np.isfinite(cutoff) else None, "n_elements": n_elements, "n_summits": len(peaks),
+        "score_cutoff": cutoff if np.isfinite(cutoff) else None, "n_called": n_called, "n_elements": n_elements,
+        "n_summits": len(peaks),
         "total_bp": total_bp, "n_links": n_links, "outputs": {k: str(v) for k, v in paths.items()},
     }
 
@@ -537,7 +575,7 @@ SCORES = ("auto", "mask", "contribution")
 
 def resolve_score(score: str, readout: str, settings: CallSettings, run_dir: str | os.PathLike) -> str:
     """``mask`` or ``contribution`` for ``--score`` given the model's readout; raises InputError
-    for a contribution score without the additive readout, or -p/-q with contribution scores."""
+    for a contribution score without the additive readout."""
     if score not in SCORES:
         raise InputError(f"--score {score!r}: use one of {', '.join(SCORES)}")
     with_contributions = readout in ("additive", "factorized")
@@ -546,10 +584,26 @@ def resolve_score(score: str, readout: str, settings: CallSettings, run_dir: str
     if score == "contribution" and not with_contributions:
         raise InputError(f"--score contribution: the model in {run_dir} has readout {readout!r}, which has no "
                          "per-bin contributions; use --score mask or train with readout = \"factorized\"")
-    if score == "contribution" and (settings.pvalue is not None or settings.qvalue is not None):
-        raise InputError("-p/-q: contribution scores have no null distribution; use --cutoff (a share of the "
-                         "gene's input, e.g. 0.02) or --top-fraction, or --score mask")
     return score
+
+
+def _model_hooks(model: Any, data: Any, indices: np.ndarray, settings: CallSettings, score: str, combine: str,
+                 device: Any, batch_size: int, resolution: int) -> tuple[Callable | None, Callable | None]:
+    """call_and_write's model-mode steps: base-pair edges from the dataset's tracks, and p/q
+    from the sequence null (shuffled genomes scored on this process alone)."""
+    from seq2exp_cli import element_edges, element_null
+
+    def refine(regions: ColumnTable, track: ScoreTrack) -> ColumnTable:
+        return element_edges.refine_edges(regions, track.runs, element_edges.dataset_evidence(data), resolution)
+
+    def null(elements: ColumnTable, track: ScoreTrack, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+        result = element_null.sequence_null_pvalues(
+            model, data, track, elements, cutoff, settings.min_length, settings.max_gap, score=score,
+            indices=indices, combine=combine, device=device, batch_size=batch_size,
+            settings=NullSettings(shuffles=settings.null_shuffles, seed=settings.null_seed))
+        return result.pscore, result.qscore
+
+    return (refine if resolution > 1 else None), (null if settings.null_shuffles >= 2 else None)
 
 
 def call_elements_from_model(
@@ -598,11 +652,7 @@ def call_elements_from_model(
         inference.check_compatible(meta, data)
         config = meta.get("model_config") or {}
         score = resolve_score(score, str(config.get("readout", "promoter")), settings, run_dir)
-        try:
-            background = (float(config["mu"]), float(config["sigma"])) if score == "mask" else None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{run_dir}: model config has no mu/sigma ({exc}); retrain with this seq2exp") from exc
-        settings.check(background)
+        settings.check(has_null=True)
         indices = data.indices(split)
         if len(indices) == 0:
             raise InputError(f"{dataset_dir}: no genes in split {split!r}; choose another --split")
@@ -631,7 +681,10 @@ def call_elements_from_model(
                 raise failures[0]
         if not leader:
             return None
-        summary = call_and_write(track, paths, settings, background, spill=spill, genes=data.genes)
+        refine, element_null = _model_hooks(model, data, indices, settings, score, combine, device, batch_size,
+                                            int(config.get("resolution", 1)))
+        summary = call_and_write(track, paths, settings, spill=spill, genes=data.genes, refine=refine,
+                                 element_null=element_null)
         summary["score"] = score
         return summary
     finally:

@@ -33,9 +33,12 @@ Outputs for -o NAME.bed (NAME = basename without .bed/.narrowPeak; never a direc
                          cleans up after it without --force)
 \b
 Scores (--score): mask = the bottleneck's mean mask; contribution = the bin's share of the
-gene's predicted regulatory input (sums to 1 per gene, like ABC's score). For mask scores,
-p = P(Z >= score) under the bottleneck's marginal r = Beta(sigma, sigma(1-mu)/mu); q by
-Benjamini-Hochberg over the scored bases. Calling matches `macs3 bdgpeakcall -c CUTOFF -l
+gene's predicted regulatory input (sums to 1 per gene, like ABC's score). Model mode tests
+each called element against a sequence null: p = how often the element's score with
+dinucleotide-shuffled bases rises above a first shuffle as much as with its own bases (pooled
+over elements), q by Benjamini-Hochberg over the elements; -p/-q keep the elements that pass.
+Edges and summits are refined to bp within the edge bins from the dataset's tracks. Model-free
+mode has no null (pValue/qValue -1). Calling matches `macs3 bdgpeakcall -c CUTOFF -l
 MIN_LENGTH -g MAX_GAP` (score >= cutoff; gaps <= max-gap joined; length >= min-length; summit =
 middle of the highest run). Unlike MACS3, unscored bases (blacklist, outside gene windows,
 bedGraph gaps) never count as above the cutoff.
@@ -61,10 +64,12 @@ DEFAULT_TOP_FRACTION = 0.05
 @click.option("--combine", type=click.Choice(["max", "mean"]), default="max",
               help="How overlapping gene windows combine into one track.")
 @click.option("-c", "--cutoff", type=float, default=None,
-              help="Score cutoff (score >= cutoff; mask scores are in [0, 1]). Without any threshold: "
+              help="Score cutoff (score >= cutoff; mask scores are in [0, 1]). Without it or --top-fraction: "
                    "--top-fraction 0.05 in model mode, --cutoff 0.5 with --from-bigwig/--from-bedgraph.")
-@click.option("-p", "--pvalue", type=float, default=None, help="Keep bases with p <= this (e.g. 1e-5).")
-@click.option("-q", "--qvalue", type=float, default=None, help="Keep bases with BH q <= this (e.g. 0.01).")
+@click.option("-p", "--pvalue", type=float, default=None,
+              help="Model mode: keep the called elements with sequence-null p <= this (e.g. 0.01).")
+@click.option("-q", "--qvalue", type=float, default=None,
+              help="Model mode: keep the called elements with BH q <= this (e.g. 0.05).")
 @click.option("--top-fraction", type=float, default=None,
               help="Keep the highest-scoring fraction of scored bases (ties are never split).")
 @click.option("-l", "--min-length", type=int, default=200, help="Minimum element length in bp.")
@@ -76,8 +81,8 @@ DEFAULT_TOP_FRACTION = 0.05
 @click.option("--bigwig", type=click.Path(dir_okay=False, path_type=Path), help="Write the per-bp score as bigWig.")
 @click.option("--bedgraph", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the per-bp score as bedGraph (gap-free; unscored bases as 0).")
-@click.option("--prior-mu", type=float, default=None, help="Model-free mode: mu of the background Beta (for p/q).")
-@click.option("--prior-sigma", type=float, default=None, help="Model-free mode: sigma of the background Beta.")
+@click.option("--null-shuffles", type=click.IntRange(0), default=2,
+              help="Model mode: dinucleotide shuffles per element for p/q (>= 2; 0 = no p/q, -1 columns).")
 @click.option("--split", type=click.Choice(["all", "train", "valid", "test"]), default="all",
               help="Model mode: genes whose masks are used.")
 @click.option("--score", "score_kind", type=click.Choice(["auto", "mask", "contribution"]), default="auto",
@@ -89,7 +94,7 @@ DEFAULT_TOP_FRACTION = 0.05
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_dataset, chrom_sizes, combine,
                   cutoff, pvalue, qvalue, top_fraction, min_length, max_gap, call_summits, cutoff_analysis,
-                  cutoff_analysis_steps, bigwig, bedgraph, prior_mu, prior_sigma, split, score_kind, device,
+                  cutoff_analysis_steps, bigwig, bedgraph, null_shuffles, split, score_kind, device,
                   batch_size, force) -> None:
     """Call regulatory elements: RUN_DIR DATASET (model mode) or --from-bigwig/--from-bedgraph.
 
@@ -109,9 +114,7 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         raise click.UsageError("give RUN_DIR and DATASET, or --from-bigwig/--from-bedgraph")
     if ref_dataset is not None and chrom_sizes is not None:
         raise click.UsageError("give one of --dataset and --chrom-sizes")
-    if (prior_mu is None) != (prior_sigma is None):
-        raise click.UsageError("give both --prior-mu and --prior-sigma, or neither")
-    if all(v is None for v in (cutoff, pvalue, qvalue, top_fraction)):
+    if cutoff is None and top_fraction is None:
         # a trained bottleneck keeps its scores near the marginal mean mu (0.1 for soft), so a fixed
         # score cutoff often calls nothing; the model's default is a share of the scored bases
         if model_free:
@@ -122,7 +125,7 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         cutoff=cutoff, pvalue=pvalue, qvalue=qvalue, top_fraction=top_fraction, min_length=min_length,
         max_gap=max_gap, call_summits=call_summits, cutoff_analysis=cutoff_analysis,
         cutoff_steps=cutoff_analysis_steps, bigwig=bigwig, bedgraph=bedgraph,
-        score_range=None if model_free else (0.0, 1.0),
+        score_range=None if model_free else (0.0, 1.0), null_shuffles=null_shuffles,
     )
     paths = output_paths(output, settings, links=not model_free)
     run_path = paths["summits"].with_name(paths["summits"].name[: -len(".summits.bed")] + ".run.json")
@@ -137,8 +140,7 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         outputs = OutputSet(paths, run_path, force)
         from seq2exp_cli.elements import track_from_file
 
-        background = None if prior_mu is None else (prior_mu, prior_sigma)
-        settings.check(background)
+        settings.check(has_null=False)
         reference = None
         if ref_dataset is not None:
             from seq2exp_cli.dataset import PreparedDataset
@@ -157,7 +159,7 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         if cutoff is not None and cutoff < 0:
             log.warning("--cutoff %s is below 0: every scored base passes unless its score is lower still", cutoff)
         with outputs:
-            summary = call_and_write(track, outputs.staged, settings, background)
+            summary = call_and_write(track, outputs.staged, settings)
             _commit(outputs, summary, settings, combine, model_free, started)
     else:
         from seq2exp_cli import inference
