@@ -22,18 +22,19 @@ import numpy as np
 import pandas as pd
 
 from seq2exp_cli.errors import InputError
+from seq2exp_cli.presets import LENGTH_KEYS, preset_values
 
 log = logging.getLogger(__name__)
 
+#: the ``cpu`` preset's model and optimiser settings (its epoch rule and patience aside: the
+#: quickstart trains a fixed number of steps)
+_CPU_RECIPE: dict[str, Any] = {k: v for k, v in preset_values("cpu").items()
+                               if k not in (*LENGTH_KEYS, "patience", "min_lr")}
 #: CPU training recipes: small models at coarse resolution so that training fits the budget
 #: (tiny: about a minute for the whole quickstart; small: at most 5 minutes of training).
 RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": {"variant": "hard", "resolution": 100, "d_model": 48, "n_layers": 1, "d_state": 8, "expand": 1,
-             "stem_pool": "max", "readout": "additive", "bin_head_stem": True,
-             "motifs": True, "max_steps": 80, "batch_size": 8, "lr": 3e-3, "eval_every": 40},
-    "small": {"variant": "hard", "resolution": 200, "d_model": 48, "n_layers": 1, "d_state": 8, "expand": 1,
-              "stem_pool": "max", "readout": "additive", "bin_head_stem": True,
-              "motifs": True, "max_steps": 700, "batch_size": 8, "lr": 6e-3, "eval_every": 140},
+    "tiny": {**_CPU_RECIPE, "resolution": 100, "motifs": True, "max_steps": 80, "lr": 3e-3, "eval_every": 40},
+    "small": {**_CPU_RECIPE, "motifs": True, "max_steps": 700, "eval_every": 140},
 }
 #: "motifs": True starts the stem from the simulated species' motif database (inputs/motifs.meme:
 #: the grammar's motifs among never-planted ones, under neutral names), as a user would start from
