@@ -29,7 +29,7 @@ CPU: dict[str, Any] = {
     "variant": "hard", "resolution": 200, "d_model": 48, "n_layers": 1, "d_state": 8, "expand": 1,
     "stem_pool": "max", "readout": "additive", "bin_head_stem": True,
     "lr": 6e-3, "min_lr": 6e-4, "batch_size": 8,
-    "target_steps": 700, "min_epochs": 4, "max_epochs": 30, "eval_per_epoch": 1, "patience": 5,
+    "target_steps": 600, "min_epochs": 4, "max_epochs": 30, "eval_per_epoch": 1, "patience": 4,
 }
 #: one GPU: the paper's model at the paper's resolution (1 bp), length sized to the dataset
 GPU: dict[str, Any] = {

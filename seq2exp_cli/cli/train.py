@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
+import tomllib
 import typing
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,6 @@ from typing import Any
 import click
 
 from seq2exp_cli.errors import InputError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
 
 PathType = click.Path(path_type=Path)
 
