@@ -2,7 +2,8 @@
 
 The kit is prepared once, as a new user would (`prepare` with only --fasta --genes --expression
 --expression-column K562_TPM --track --hic). Its genes are then cut into contiguous position
-blocks (``--block-size``, 2 Mb) dealt round-robin into ``--folds`` folds; fold k is the test
+blocks (``--block-size``, 2 Mb), each given in genome order to the fold with the fewest labelled
+genes so far (``--folds`` folds); fold k is the test
 split, fold k+1 the validation split and the rest the training split, so every labelled gene is
 predicted exactly once by a model that never saw it nor its neighbours. Each fold trains with
 ``seq2exp train`` at its defaults (the ``auto`` preset) plus any extra options given after
@@ -51,10 +52,17 @@ def prepare(kit: Path, out: Path, threads: int) -> Path:
 
 
 def fold_of_genes(genes: pd.DataFrame, folds: int, block_size: int) -> np.ndarray:
-    """Fold per gene: contiguous position blocks, in order, dealt round-robin."""
+    """Fold per gene: contiguous position blocks, taken in genome order, each given to the fold
+    with the fewest labelled genes so far (balanced folds; a block never spans two folds)."""
     block = (genes["chrom"].astype(str) + ":" + (genes["tss"] // block_size).astype(str)).to_numpy()
-    order = {b: k for k, b in enumerate(dict.fromkeys(block))}
-    return np.array([order[b] % folds for b in block])
+    labelled = genes["target"].notna().to_numpy()
+    sizes = np.zeros(folds, dtype=np.int64)
+    fold_of_block = {}
+    for b in dict.fromkeys(block):
+        k = int(np.argmin(sizes))
+        fold_of_block[b] = k
+        sizes[k] += int(labelled[block == b].sum())
+    return np.array([fold_of_block[b] for b in block])
 
 
 def fold_dataset(data: Path, genes: pd.DataFrame, fold: np.ndarray, k: int, folds: int, out: Path) -> Path:
@@ -124,7 +132,7 @@ def write_report(args: argparse.Namespace, table: pd.DataFrame, seconds: list[fl
         "# K562 chr22: cross-validated expression Pearson vs promoter activity", "",
         f"`python benchmarks/bench_k562_cv.py --out {args.out} --folds {args.folds} --threads {args.threads}"
         + (f" -- {extra}" if extra else "") + "`", "",
-        f"{args.folds} folds of contiguous {args.block_size // 1_000_000}-Mb position blocks (dealt round-robin); "
+        f"{args.folds} folds of contiguous {args.block_size // 1_000_000}-Mb position blocks (balanced by labelled genes); "
         f"each fold: test = the fold, valid = the next fold, train = the rest; `seq2exp train` "
         + (f"with `{extra}`" if extra else "at its defaults (preset auto = cpu)") + f", {args.threads} thread(s). "
         f"Every labelled gene with an ABC promoter activity is predicted once, out of fold ({len(table)} genes).", "",

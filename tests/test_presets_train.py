@@ -91,13 +91,15 @@ def test_dump_config_layers_preset_toml_and_flags(dataset, tmp_path):
     assert dumped["training"]["max_steps"] == 50_000 and "epochs" not in dumped["training"]
 
 
+@pytest.mark.slow
 def test_default_train_in_a_log_file_prints_the_plan_and_progress_with_an_eta(dataset, tmp_path):
     run_dir = tmp_path / "run"
     log_file = tmp_path / "train.log"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), SEQ2EXP_PROGRESS_INTERVAL="0.01")
     with open(log_file, "w") as stderr:  # not a terminal, as under nohup or a cluster job
         done = subprocess.run([sys.executable, "-m", "seq2exp_cli", "train", str(dataset), "-o", str(run_dir),
-                               "--d-model", "6", "--device", "cpu"], stderr=stderr, env=env, timeout=600)
+                               "--d-model", "6", "--device", "cpu", "--patience", "1"], stderr=stderr, env=env,
+                              timeout=600)
     text = log_file.read_text()
     assert done.returncode == 0, text
     assert "preset cpu: hard, resolution 200" in text and "labelled/all genes: train" in text
@@ -107,6 +109,9 @@ def test_default_train_in_a_log_file_prints_the_plan_and_progress_with_an_eta(da
     assert any("ETA" in line for line in progress) and "loss" in progress[0]
     record = json.loads((run_dir / "run.json").read_text())
     assert record["preset"] == "cpu" and record["sized_by_preset"]["epochs"] == record["train_config"]["epochs"]
+    result = CliRunner().invoke(cli, ["train", str(dataset), "-o", str(run_dir), "--resume"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run_dir / "run.json").read_text())["preset"] == "cpu"  # kept across the resume
 
 
 def test_jaspar_reads_offline_and_parses_release_collection_taxon():

@@ -247,6 +247,8 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant
     from seq2exp_cli.inference import rank
 
     extra = {"preset": plan.preset, "sized_by_preset": plan.sized, "motifs": motif_record}
+    if resume:  # fit rewrites run.json; keep what the first session recorded
+        extra = _kept_from_run_record(run_dir / "run.json", list(extra))
     try:
         with training_progress() as progress:
             result = fit(data, run_dir, plan.model_config, plan.train_config, resume=resume,
@@ -283,6 +285,15 @@ def _motif_seeding(spec: str, data: Any, model_config: Any) -> tuple[dict[str, A
     check_stem_fits(model_config, 1, source)
     chosen, record = choose_motifs(motifs, background, data, model_config, source)
     return record, seeded_model_factory(chosen, background, source)
+
+
+def _kept_from_run_record(path: Path, keys: list[str]) -> dict[str, Any]:
+    """The values of ``keys`` in an existing run.json (empty when there is none)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: record[k] for k in keys if k in record}
 
 
 def _add_to_run_record(path: Path, extra: dict[str, Any]) -> None:
