@@ -28,12 +28,12 @@ def main(kit: Path, out: Path) -> None:
     print("# seq2exp on K562 chr22\n")
     print(f"Test genes with a measured TPM: {ours['n']}\n")
     print("| predictor | Pearson | Spearman |\n|---|---|---|")
-    print(f"| seq2exp (soft, CPU recipe) | {ours['pearson']:.3f} | {ours['spearman']:.3f} |")
+    print(f"| seq2exp (default preset) | {ours['pearson']:.3f} | {ours['spearman']:.3f} |")
     print(f"| promoter activity sqrt(DNase RPM x H3K27ac RPM), TSS +/- 500 bp | {base['pearson']:.3f} | "
           f"{base['spearman']:.3f} |")
     print("\n(The baseline's MSE is not comparable: it is not on the target's scale.)\n")
 
-    elements = bed(out / "elements.bed")
+    elements = bed(out / "elements.narrowPeak")
     widths = elements["end"] - elements["start"]
     peaks = bed(kit / "K562_DNase_ENCFF860XAE.chr22.macs2_peaks.narrowPeak")
     peaks = peaks[(peaks["end"] - peaks["start"]) <= 5000].reset_index(drop=True)  # README: drop giant peaks

@@ -316,6 +316,7 @@ class CallSettings:
     score_range: tuple[float, float] | None = (0.0, 1.0)
     null_shuffles: int = NullSettings.shuffles
     null_seed: int = NullSettings.seed
+    cell_type: str = "NA"  # the links' CellType column
 
     def check(self, has_null: bool) -> None:
         """Raise InputError for an impossible combination or an out-of-range threshold;
@@ -363,6 +364,7 @@ def output_paths(out: str | os.PathLike, settings: CallSettings, links: bool) ->
     if links:
         paths["links"] = base / f"{name}.links.tsv"
         paths["bedpe"] = base / f"{name}.links.bedpe"
+        paths["interact"] = base / f"{name}.links.interact"
     if settings.cutoff_analysis:
         paths["cutoff_analysis"] = base / f"{name}.cutoff_analysis.tsv"
     if settings.bigwig is not None:
@@ -474,8 +476,11 @@ def call_and_write(
         # no finite cutoff means no elements: link_elements returns the empty table
         links = link_elements(peaks, spill, genes, cutoff if np.isfinite(cutoff) else 0.0)
         n_links = len(links)
-        bed.write_table(paths["links"], links, "links")
+        from seq2exp_cli.element_tables import encode_links_table, interact_table
+
+        bed.write_table(paths["links"], encode_links_table(links, genes, settings.cell_type), "links")
         bed.write_table(paths["bedpe"], links_bedpe(links), "bedpe")
+        bed.write_table(paths["interact"], interact_table(links, genes, settings.cell_type), "interact")
     if "cutoff_analysis" in paths:
         table = el.cutoff_analysis(track, settings.min_length, settings.max_gap, settings.cutoff_steps)
         bed.write_table(paths["cutoff_analysis"], table, "cutoff_analysis")

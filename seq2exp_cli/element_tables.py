@@ -106,3 +106,85 @@ def summits_table(peaks: ColumnTable | pd.DataFrame) -> ColumnTable:
         "chrom": _strings(peaks["chrom"]), "start": start, "end": start + 1, "name": _strings(peaks["name"]),
         "score": np.asarray(peaks["summit_score"], np.float64),
     })
+
+
+#: an element within this many bp of a TSS is a promoter element (ENCODE-rE2G's TSS +- 500 bp)
+PROMOTER_HALF_WIDTH = 500
+_ENSEMBL = r"^ENS[A-Z]*G\d+(\.\d+)?$"
+
+
+def _gene_rows(links: pd.DataFrame, genes: pd.DataFrame) -> np.ndarray:
+    """Row of ``genes`` for each link, matched on (TargetGene, TargetGeneTSS)."""
+    names = genes["name"].astype(str).where(genes["name"].astype(str).str.len() > 0, genes["gene_id"].astype(str))
+    lookup = {(n, int(t)): k for k, (n, t) in enumerate(zip(names, genes["tss"].astype(np.int64)))}
+    return np.array([lookup[(str(n), int(t))] for n, t in zip(links["TargetGene"], links["TargetGeneTSS"])],
+                    dtype=np.int64)
+
+
+def encode_links_table(links: pd.DataFrame, genes: pd.DataFrame, cell_type: str) -> pd.DataFrame:
+    """Element -> gene links in the ENCODE-rE2G predictions format (``LINKS_COLUMNS``).
+
+    ``class`` is ``promoter`` when the element lies within PROMOTER_HALF_WIDTH bp of any gene's
+    TSS, else ``distal`` (the dataset keeps TSSs, not gene bodies, so genic and intergenic are not
+    told apart); ``isSelfPromoter`` when it is within that distance of its target's own TSS;
+    ``TargetGeneIsExpressed`` is True for a labelled target > 0, False for a labelled 0, NA for an
+    unlabelled gene; ``TargetGeneEnsembl_ID`` is the gene id when it is an Ensembl id;
+    ``distanceToTSS`` = |element midpoint - TSS|; ``Score`` is seq2exp's link score."""
+    import pandas as pd
+
+    from seq2exp_cli.io.bed import LINKS_COLUMNS
+
+    if len(links) == 0:
+        return pd.DataFrame({c: [] for c in LINKS_COLUMNS})
+    rows = _gene_rows(links, genes)
+    start, end = links["start"].to_numpy(np.int64), links["end"].to_numpy(np.int64)
+    tss_all = genes["tss"].to_numpy(np.int64)
+    chrom_all = genes["chrom"].astype(str).to_numpy()
+    near_any = np.zeros(len(links), dtype=bool)
+    for chrom in np.unique(links["chr"].astype(str)):
+        at = np.flatnonzero(links["chr"].astype(str).to_numpy() == chrom)
+        tss = np.sort(tss_all[chrom_all == chrom])
+        # any TSS in [start - w, end + w)
+        lo = np.searchsorted(tss, start[at] - PROMOTER_HALF_WIDTH, side="left")
+        hi = np.searchsorted(tss, end[at] + PROMOTER_HALF_WIDTH, side="left")
+        near_any[at] = hi > lo
+    own_tss = links["TargetGeneTSS"].to_numpy(np.int64)
+    self_promoter = (own_tss >= start - PROMOTER_HALF_WIDTH) & (own_tss < end + PROMOTER_HALF_WIDTH)
+    target = genes["target"].to_numpy(np.float64)[rows] if "target" in genes else np.full(len(rows), np.nan)
+    expressed = pd.array([None if np.isnan(t) else bool(t > 0) for t in target], dtype="boolean")
+    gene_ids = genes["gene_id"].astype(str).to_numpy()[rows]
+    ensembl = pd.Series(gene_ids).where(pd.Series(gene_ids).str.match(_ENSEMBL), None)
+    midpoint = (start + end) // 2
+    out = pd.DataFrame({
+        "chr": links["chr"].to_numpy(), "start": start, "end": end, "name": links["name"].to_numpy(),
+        "class": np.where(near_any | self_promoter, "promoter", "distal"),
+        "TargetGene": links["TargetGene"].to_numpy(), "TargetGeneTSS": own_tss,
+        "TargetGeneIsExpressed": expressed, "TargetGeneEnsembl_ID": ensembl.to_numpy(),
+        "isSelfPromoter": self_promoter, "CellType": cell_type,
+        "distanceToTSS": np.abs(midpoint - own_tss), "Score": links["score"].to_numpy(np.float64),
+    })
+    return out.loc[:, list(LINKS_COLUMNS)]
+
+
+def interact_table(links: pd.DataFrame, genes: pd.DataFrame, cell_type: str) -> pd.DataFrame:
+    """UCSC ``interact`` rows (bed5+13, ``INTERACT_COLUMNS``): source = the element, target =
+    the gene's 1-bp TSS on its strand; score = round(1000 x Score), value = Score, exp = cell type."""
+    import pandas as pd
+
+    from seq2exp_cli.io.bed import INTERACT_COLUMNS
+
+    if len(links) == 0:
+        return pd.DataFrame({c: [] for c in INTERACT_COLUMNS})
+    rows = _gene_rows(links, genes)
+    start, end = links["start"].to_numpy(np.int64), links["end"].to_numpy(np.int64)
+    tss = links["TargetGeneTSS"].to_numpy(np.int64)
+    score = links["score"].to_numpy(np.float64)
+    strand = genes["strand"].astype(str).to_numpy()[rows] if "strand" in genes else "."
+    return pd.DataFrame({
+        "chrom": links["chr"].to_numpy(), "chromStart": np.minimum(start, tss), "chromEnd": np.maximum(end, tss + 1),
+        "name": links["name"].astype(str).to_numpy() + "|" + links["TargetGene"].astype(str).to_numpy(),
+        "score": np.clip(np.rint(1000 * score), 0, 1000).astype(np.int64), "value": score, "exp": cell_type,
+        "color": "0", "sourceChrom": links["chr"].to_numpy(), "sourceStart": start, "sourceEnd": end,
+        "sourceName": links["name"].to_numpy(), "sourceStrand": ".", "targetChrom": links["chr"].to_numpy(),
+        "targetStart": tss, "targetEnd": tss + 1, "targetName": links["TargetGene"].to_numpy(), "targetStrand": strand,
+    }).loc[:, list(INTERACT_COLUMNS)]

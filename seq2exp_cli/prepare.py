@@ -33,7 +33,7 @@ from seq2exp_cli.errors import InputError, naming_flag
 from seq2exp_cli.io.atomic import atomic_directory, check_free_space, reserve_file
 from seq2exp_cli.io.chroms import build_alias_map, canonical_chrom_key
 from seq2exp_cli.records import jsonable
-from seq2exp_cli.splits import check_splits, split_by_blocks, split_by_chroms, split_from_file
+from seq2exp_cli.splits import check_splits, split_auto, split_by_blocks, split_by_chroms, split_from_file
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class PrepareOptions:
     gene_types: Sequence[str] | None = None
     gene_features: Path | None = None
     exclude_chroms: Sequence[str] = ("chrM",)
-    split_mode: str = "chroms"
+    split_mode: str = "auto"
     test_chroms: Sequence[str] = ("chr22", "chrX")
     valid_chroms: Sequence[str] = ("chr3", "chr21")
     split_file: Path | None = None
@@ -220,7 +220,7 @@ def _input_paths(opts: PrepareOptions) -> list[Path]:
 
 def _load_genes(opts: PrepareOptions, chrom_sizes: dict[str, int]) -> tuple[pd.DataFrame, dict[str, str]]:
     """Genes with FASTA chromosome names, targets, splits and window regions; sorted by FASTA order."""
-    from seq2exp_cli.io.genes import attach_targets, read_expression, read_genes
+    from seq2exp_cli.io.genes import attach_targets, read_expression_candidates, read_genes
 
     genes = read_genes(opts.genes, fmt=opts.gene_format, gtf_feature=opts.gtf_feature, gene_types=opts.gene_types)
     excluded = {canonical_chrom_key(c) for c in opts.exclude_chroms}
@@ -254,7 +254,7 @@ def _load_genes(opts: PrepareOptions, chrom_sizes: dict[str, int]) -> tuple[pd.D
             f"(size {chrom_sizes[row['chrom']]}); the annotation and FASTA are from different assemblies"
         )
     if opts.expression:
-        expression = read_expression(
+        expression = read_expression_candidates(
             opts.expression, id_column=opts.expression_id_column, value_column=opts.expression_value_column
         )
         genes = attach_targets(genes, expression, transform=opts.target_transform, source=str(opts.expression))
@@ -273,7 +273,10 @@ def _load_genes(opts: PrepareOptions, chrom_sizes: dict[str, int]) -> tuple[pd.D
 
 
 def _assign_splits(genes: pd.DataFrame, opts: PrepareOptions) -> pd.Series:
-    if opts.split_mode == "chroms":
+    if opts.split_mode == "auto":
+        split, how = split_auto(genes, opts.test_chroms, opts.valid_chroms, opts.block_size,
+                                opts.valid_fraction, opts.test_fraction, opts.seed)
+    elif opts.split_mode == "chroms":
         split = split_by_chroms(genes["chrom"], opts.test_chroms, opts.valid_chroms)
         how = f"--test-chroms {','.join(opts.test_chroms)} --valid-chroms {','.join(opts.valid_chroms)}"
     elif opts.split_mode == "blocks":
@@ -287,7 +290,7 @@ def _assign_splits(genes: pd.DataFrame, opts: PrepareOptions) -> pd.Series:
         split = split_from_file(genes["gene_id"], Path(opts.split_file))
         how = f"--split-file {opts.split_file}"
     else:
-        raise InputError(f"--split-mode {opts.split_mode!r}: choose chroms, blocks or file")
+        raise InputError(f"--split-mode {opts.split_mode!r}: choose auto, chroms, blocks or file")
     check_splits(genes.assign(split=split), how)
     return split
 

@@ -22,22 +22,21 @@ import numpy as np
 import pandas as pd
 
 from seq2exp_cli.errors import InputError
+from seq2exp_cli.presets import LENGTH_KEYS, preset_values
 
 log = logging.getLogger(__name__)
 
-#: CPU training recipes: small models at coarse resolution so that training fits the budget
-#: (tiny: about a minute for the whole quickstart; small: a few minutes of training).
-#: The sequence enters through the k-mer stem and the factorized readout: each bin's
-#: contribution is activity (its signals and distance) x gate (its k-mers only), so what the
-#: sequence adds has to be learned from the sequence; no motif database is given (a database
-#: the simulator wrote from its own grammar would hand the model the answer).
-_KMER_RECIPE: dict[str, Any] = {"variant": "nomask", "stem": "kmer", "kmer_size": 6, "readout": "factorized",
-                                "d_model": 32, "n_layers": 1, "d_state": 8, "expand": 1, "kmer_l1": 0.01,
-                                "batch_size": 16, "lr": 3e-3, "motifs": None}
+#: the ``cpu`` preset's model and optimiser settings (its epoch rule and patience aside: the
+#: quickstart trains a fixed number of steps)
+_CPU_RECIPE: dict[str, Any] = {k: v for k, v in preset_values("cpu").items()
+                               if k not in (*LENGTH_KEYS, "patience", "min_lr")}
+#: CPU training recipes: the ``cpu`` preset at the simulation's scale (tiny: about a minute for
+#: the whole quickstart; small: a few minutes of training). No motif database is given: the
+#: simulator's own is the answer's vocabulary ("motifs": None, "noisy" or "exact" in benchmarks).
 RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": {**_KMER_RECIPE, "resolution": 100, "max_steps": 150, "eval_every": 50},
-    "small": {**_KMER_RECIPE, "resolution": 200, "max_steps": 600, "eval_every": 100},
-    "medium": {**_KMER_RECIPE, "resolution": 200, "max_steps": 1000, "eval_every": 200},
+    "tiny": {**_CPU_RECIPE, "resolution": 100, "max_steps": 150, "eval_every": 50, "motifs": None},
+    "small": {**_CPU_RECIPE, "max_steps": 600, "eval_every": 100, "motifs": None},
+    "medium": {**_CPU_RECIPE, "max_steps": 1000, "eval_every": 200, "motifs": None},
 }
 #: the recipe keys that are ModelConfig fields (the rest are training settings; "motifs" names a
 #: motif database of the simulation: None, "noisy" or "exact")
@@ -171,17 +170,18 @@ def train_simulated(
     from seq2exp_cli.training import TrainConfig, fit, prepare_run_dir
 
     data = PreparedDataset(dataset_dir)
-    overrides = {k: v for k, v in recipe.items() if k in RECIPE_MODEL_KEYS}
+    model_config = ModelConfig.for_data(
+        data.data_config(), variant, **{k: v for k, v in recipe.items() if k in RECIPE_MODEL_KEYS})
     model_factory = None
     if motifs is not None:
         from seq2exp_cli.io.motifs import read_meme
-        from seq2exp_cli.model.motif_init import seeded_model_factory
+        from seq2exp_cli.model.motif_init import choose_motifs, fit_motif_channels, seeded_model_factory
 
         database, background = read_meme(motifs)
-        if overrides.get("stem") == "kmer":
-            overrides["motif_channels"] = 2 * len(database)
-        model_factory = seeded_model_factory(database, background, source=str(motifs))
-    model_config = ModelConfig.for_data(data.data_config(), variant, **overrides)
+        # as train --motifs does: the motifs enriched in accessible bases, within the stem's width
+        chosen, _ = choose_motifs(database, background, data, model_config, str(motifs))
+        fit_motif_channels(model_config, len(chosen))
+        model_factory = seeded_model_factory(chosen, background, source=str(motifs))
     train_config = TrainConfig(
         lr=recipe["lr"], min_lr=recipe["lr"] / 10, max_steps=recipe["max_steps"], batch_size=recipe["batch_size"],
         eval_every=recipe["eval_every"], checkpoint_every=recipe["eval_every"], seed=seed, device=device,

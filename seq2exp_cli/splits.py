@@ -11,6 +11,12 @@ Three ways, all deterministic:
     its fraction of the genes. Neighbouring genes, whose windows overlap, stay on one side.
 ``file``
     a TSV ``gene_id<TAB>split`` given by the user.
+``auto`` (the default)
+    ``chroms`` when the held-out chromosomes leave labelled genes in every split, else
+    ``blocks`` (data on one or few chromosomes), with a line saying which.
+
+A split without labelled genes is allowed with a warning: an unlabelled test split is the
+normal case when a chromosome is to be predicted (``seq2exp predict`` covers every split).
 """
 
 from __future__ import annotations
@@ -84,6 +90,29 @@ def split_by_blocks(
     return block.map(assignment)
 
 
+def split_auto(
+    genes: pd.DataFrame, test_chroms: Sequence[str], valid_chroms: Sequence[str],
+    block_size: int, valid_fraction: float, test_fraction: float, seed: int,
+) -> tuple[pd.Series, str]:
+    """``chroms`` when every split then holds labelled genes (genes, for unlabelled data), else
+    ``blocks``; returns the split and the equivalent options."""
+    split = split_by_chroms(genes["chrom"], test_chroms, valid_chroms)
+    has = genes["target"].notna() if "target" in genes and genes["target"].notna().any() else genes["chrom"].notna()
+    present = set(split[has.to_numpy()])
+    if present >= set(SPLITS):
+        how = f"--split-mode chroms --test-chroms {','.join(test_chroms)} --valid-chroms {','.join(valid_chroms)}"
+        log.info("splits: held-out chromosomes (%s)", how)
+        return split, how
+    split = split_by_blocks(genes["chrom"], genes["tss"], block_size, valid_fraction, test_fraction, seed)
+    how = (f"--split-mode blocks --block-size {block_size} --valid-fraction {valid_fraction} "
+           f"--test-fraction {test_fraction} --seed {seed}")
+    chroms = genes["chrom"].nunique()
+    log.info("splits: the test/valid chromosomes (%s; %s) leave %s without labelled genes in data on %d "
+             "chromosome(s), so whole position blocks are held out instead (%s)",
+             ",".join(test_chroms), ",".join(valid_chroms), ", ".join(sorted(set(SPLITS) - present)), chroms, how)
+    return split, how
+
+
 def split_from_file(gene_ids: pd.Series, path: Path) -> pd.Series:
     """Read ``gene_id<TAB>split``; every gene must be listed and splits must be train/valid/test."""
     if not path.is_file():
@@ -106,17 +135,18 @@ def split_from_file(gene_ids: pd.Series, path: Path) -> pd.Series:
 
 
 def check_splits(genes: pd.DataFrame, how: str) -> None:
-    """Refuse a dataset with labels where a split holds no labelled gene."""
+    """Warn (once per split) when a dataset with labels has a split without a labelled gene:
+    ``train`` then refuses it unless train and valid have labels, ``predict`` covers it."""
     if "target" not in genes or not genes["target"].notna().any():
         return
     labelled = genes[genes["target"].notna()]
     counts = labelled["split"].value_counts()
     for split in SPLITS:
         if counts.get(split, 0) == 0:
-            raise InputError(
-                f"split {split!r} has no labelled gene with {how}; choose other --test-chroms/--valid-chroms, "
-                "or use --split-mode blocks for data on few chromosomes"
-            )
+            use = ("it can be predicted but not scored" if split == "test"
+                   else "`seq2exp train` needs labelled train and valid genes")
+            log.warning("split %r has no labelled gene with %s (%d genes in it); %s", split, how,
+                        int((genes["split"] == split).sum()), use)
     log.info(
         "splits (labelled genes): train %d, valid %d, test %d",
         counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0),

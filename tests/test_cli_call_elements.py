@@ -189,8 +189,9 @@ def test_model_mode_outputs_and_links(tmp_path, fake_model) -> None:
     assert peaks["score"].between(0, 1000).all() and (peaks["end"] <= 2000).all()
     links = read_table(tmp_path / "m.links.tsv", "links")
     assert tuple(links.columns) == LINKS_COLUMNS
-    assert links[["name", "TargetGene", "distance"]].values.tolist() == [
+    assert links[["name", "TargetGene", "distanceToTSS"]].values.tolist() == [
         ["m_element_1", "A", 50], ["m_element_1", "B", 550], ["m_element_2", "C", 25]]
+    assert (links["CellType"] == "data").all()  # the dataset directory's name by default
     bedpe = (tmp_path / "m.links.bedpe").read_text().splitlines()
     assert bedpe[1].split("\t")[:7] == ["c1", "300", "600", "c1", "1000", "1001", "m_element_1|B"]
     assert not list(tmp_path.glob(".seq2exp_gene_scores*"))        # the spill is removed
@@ -281,3 +282,41 @@ def test_model_free_bigwig_path_never_imports_pandas_or_torch(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert "HEAVY \n" in done.stdout
     assert (tmp_path / "o.bed").read_text().startswith("c1\t200\t900\to_element_1\t900\t")
+
+
+PEER_LINKS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "k562_chr22" / "peers"
+              / "ENCODE_rE2G.K562_chr22.dhs_intact_hic.predictions_threshold0.243.tsv.gz")
+#: ENCODE-rE2G's model-specific feature columns; the rest is the predictions format proper
+RE2G_FEATURES = {"normalizedDNase_prom", "contactFrequency", "ABC.Score", "numCandidateEnhGene", "numTSSEnhGene",
+                 "sumNearbyEnhancers", "ubiquitousExpressedGene", "ENCODE-rE2G.Score"}
+
+
+def test_narrowpeak_output_and_links_in_the_encode_re2g_format(tmp_path, fake_model) -> None:
+    if not PEER_LINKS.exists():
+        pytest.skip(f"peer file {PEER_LINKS} not present (k562_chr22 kit)")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "data").mkdir()
+    r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "k.narrowPeak"), "-l", "100",
+             "-c", "0.5", "--cell-type", "K562"])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert names == ["k.links.bedpe", "k.links.interact", "k.links.tsv", "k.narrowPeak", "k.run.json",
+                     "k.summits.bed"]
+    peer = pd.read_csv(PEER_LINKS, sep="\t", nrows=50)
+    format_columns = [c for c in peer.columns if c not in RE2G_FEATURES]
+    ours = pd.read_csv(tmp_path / "k.links.tsv", sep="\t", usecols=format_columns)
+    assert list(ours.columns) == format_columns and len(ours) == 3
+    for column in format_columns:  # the same kinds of values as the peer's (NA: no labels, no Ensembl ids here)
+        kind = {"i": "number", "f": "number"}.get(ours[column].dtype.kind, ours[column].dtype.kind)
+        assert kind == {"i": "number", "f": "number"}.get(peer[column].dtype.kind, peer[column].dtype.kind) or \
+            ours[column].isna().all(), column
+    assert ours["CellType"].tolist() == ["K562"] * 3
+    # element c1:300-600 holds gene A's TSS (500) and lies 400 bp from B's (1000): within 500 bp of both
+    assert ours[["class", "TargetGene", "isSelfPromoter"]].values.tolist() == [
+        ["promoter", "A", True], ["promoter", "B", True], ["promoter", "C", True]]
+    interact = (tmp_path / "k.links.interact").read_text().splitlines()
+    fields = interact[1].split("\t")
+    assert len(fields) == 18 and fields[:3] == ["c1", "300", "1001"] and fields[6] == "K562"
+    assert fields[8:11] == ["c1", "300", "600"] and fields[13:17] == ["c1", "1000", "1001", "B"]
+    record = json.loads((tmp_path / "k.run.json").read_text())
+    assert record["parameters"]["cell_type"] == "K562" and record["outputs"]["interact"].endswith(".interact")

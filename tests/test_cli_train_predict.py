@@ -19,7 +19,8 @@ from seq2exp_cli.cli import cli
 pytest.importorskip("seq2exp_cli.model.seq2exp")
 
 WINDOW = 10_000  # a multiple of the 5-kb Hi-C bin
-TINY = ["--d-model", "8", "--n-layers", "1", "--resolution", "100", "--device", "cpu", "--batch-size", "2"]
+TINY = ["--preset", "paper", "--d-model", "8", "--n-layers", "1", "--resolution", "100", "--device", "cpu",
+        "--batch-size", "2"]
 
 
 def run(args: list[str]):

@@ -155,8 +155,8 @@ def test_call_elements_under_torchrun_matches_one_process(call_inputs, tmp_path,
     result = CliRunner().invoke(cli, _call_args(run_dir, dataset, tmp_path / "one", combine))
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "one").iterdir())
-    assert names == ["calls.bed", "calls.cutoff_analysis.tsv", "calls.links.bedpe", "calls.links.tsv",
-                     "calls.run.json", "calls.summits.bed", "score.bdg"]
+    assert names == ["calls.bed", "calls.cutoff_analysis.tsv", "calls.links.bedpe", "calls.links.interact",
+                     "calls.links.tsv", "calls.run.json", "calls.summits.bed", "score.bdg"]
     # rank 0 alone wrote, and left no temporary (the per-gene spill) behind
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == names
     for name in names:

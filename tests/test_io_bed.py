@@ -13,19 +13,23 @@ from seq2exp_cli.io import bed
 def test_schemas_have_the_documented_columns() -> None:
     assert bed.NARROWPEAK_COLUMNS == (
         "chrom", "start", "end", "name", "score", "strand", "signalValue", "pValue", "qValue", "peak")
-    assert bed.LINKS_COLUMNS == ("chr", "start", "end", "name", "TargetGene", "TargetGeneTSS", "distance", "score")
+    assert bed.LINKS_COLUMNS == (
+        "chr", "start", "end", "name", "class", "TargetGene", "TargetGeneTSS", "TargetGeneIsExpressed",
+        "TargetGeneEnsembl_ID", "isSelfPromoter", "CellType", "distanceToTSS", "Score")
+    assert len(bed.INTERACT_COLUMNS) == 18  # UCSC interact: bed5+13
     assert bed.CUTOFF_ANALYSIS_COLUMNS == ("cutoff", "n_elements", "total_bp", "mean_length")
     assert len(bed.SUMMITS_COLUMNS) == 5 and len(bed.BEDPE_COLUMNS) == 8
 
 
 def test_write_table_round_trip_and_header_rules(tmp_path) -> None:
-    links = pd.DataFrame({"chr": ["chr1"], "start": [10], "end": [20], "name": ["x_element_1"],
-                          "TargetGene": ["G"], "TargetGeneTSS": [100], "distance": [85], "score": [0.5],
-                          "extra": [1]})
+    links = pd.DataFrame({"chr": ["chr1"], "start": [10], "end": [20], "name": ["x_element_1"], "class": ["distal"],
+                          "TargetGene": ["G"], "TargetGeneTSS": [100], "TargetGeneIsExpressed": [True],
+                          "TargetGeneEnsembl_ID": ["ENSG01"], "isSelfPromoter": [False], "CellType": ["K562"],
+                          "distanceToTSS": [85], "Score": [0.5], "extra": [1]})
     bed.write_table(tmp_path / "l.tsv", links, "links")
     text = (tmp_path / "l.tsv").read_text().splitlines()
     assert text[0] == "\t".join(bed.LINKS_COLUMNS)
-    assert text[1] == "chr1\t10\t20\tx_element_1\tG\t100\t85\t0.5"
+    assert text[1] == "chr1\t10\t20\tx_element_1\tdistal\tG\t100\tTrue\tENSG01\tFalse\tK562\t85\t0.5"
     back = bed.read_table(tmp_path / "l.tsv", "links")
     assert list(back.columns) == list(bed.LINKS_COLUMNS)
     bed.write_table(tmp_path / "s.bed", pd.DataFrame({"chrom": ["c"], "start": [1], "end": [2], "name": ["n"],

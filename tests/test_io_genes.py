@@ -141,3 +141,46 @@ def test_real_refseq_bed_and_tpm() -> None:
     merged = out.merge(ref, left_on="name", right_on="symbol", suffixes=("", "_ref"))
     assert len(merged) == 517 and (merged["tss"] == merged["tss_ref"]).all()
     np.testing.assert_allclose(merged["target"], merged["K562_log10_1p_TPM"], rtol=1e-5, atol=1e-5)  # file rounds to 6 digits
+
+
+def test_expression_join_tries_every_id_column_and_reports_the_match(tmp_path: Path, caplog) -> None:
+    from seq2exp_cli.io.genes import read_expression_candidates
+
+    table = tmp_path / "expr.tsv"
+    table.write_text("ensembl_id\tsymbol\tchrom\tvalue\n"
+                     "ENSG0000001.4\tAAA\tchr1\t10\nENSG0000002\tBBB\tchr1\t20\nENSG0000003\tCCC\tchr1\t30\n")
+    candidates = read_expression_candidates(table, value_column="value")
+    assert [c.name for c in candidates] == ["ensembl_id", "symbol"]  # chrom repeats: not an id
+    by_symbol = pd.DataFrame({"gene_id": ["g1", "g2", "g3"], "name": ["AAA", "BBB", "ZZZ"]})
+    with caplog.at_level("INFO", logger="seq2exp_cli"):
+        out = attach_targets(by_symbol, candidates, transform="none", source="expr.tsv")
+    assert out["target"].tolist()[:2] == [10.0, 20.0] and np.isnan(out["target"][2])
+    assert "column 'symbol' matched 2 of 3 genes (2 by name" in caplog.text
+    by_ensembl = pd.DataFrame({"gene_id": ["ENSG0000001.9", "ENSG0000003"], "name": ["x", "y"]})
+    out = attach_targets(by_ensembl, candidates, transform="none", source="expr.tsv")
+    assert out["target"].tolist() == [10.0, 30.0]
+
+
+def test_log_looking_values_warn_naming_the_option(caplog) -> None:
+    genes = pd.DataFrame({"gene_id": [f"g{k}" for k in range(20)], "name": [""] * 20})
+    logged = pd.Series(np.linspace(0.0, 3.7, 20), index=genes["gene_id"])
+    with caplog.at_level("WARNING", logger="seq2exp_cli"):
+        attach_targets(genes, logged, source="log.tsv")
+    assert "look log-transformed already" in caplog.text and "--target-transform none" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seq2exp_cli"):
+        attach_targets(genes, logged * 1000, source="tpm.tsv")  # TPM-like range: no warning
+        attach_targets(genes, logged, transform="none", source="log.tsv")
+    assert caplog.text == ""
+
+
+def test_kit_tpm_table_as_it_is_labels_462_genes() -> None:
+    from seq2exp_cli.io.genes import read_expression_candidates
+
+    bed = KIT / "RefSeqCurated.170308.CollapsedGeneBounds.chr22.hg38.bed"
+    if not bed.exists():
+        pytest.skip("k562_chr22 kit not present")
+    genes = read_genes(bed)
+    candidates = read_expression_candidates(KIT / "k562_chr22_genes_rnaseq_tpm.tsv", value_column="K562_TPM")
+    out = attach_targets(genes, candidates, source="tpm")
+    assert len(out) == 517 and int(out["target"].notna().sum()) == 462

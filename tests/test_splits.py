@@ -51,8 +51,29 @@ def test_split_file(tmp_path):
         split_from_file(pd.Series(["g1", "g2"]), path)
 
 
-def test_empty_split_is_refused_only_with_labels():
-    genes = pd.DataFrame({"split": ["train", "train", "test"], "target": [1.0, 2.0, 3.0]})
-    with pytest.raises(InputError, match="'valid' has no labelled gene"):
-        check_splits(genes, "--valid-chroms chr3")
-    check_splits(genes.assign(target=np.nan), "x")  # predict-only data: no labels, no check
+def test_split_without_labels_is_allowed_with_a_warning(caplog):
+    genes = pd.DataFrame({"split": ["train", "valid", "test"], "target": [1.0, 2.0, np.nan]})
+    with caplog.at_level("WARNING", logger="seq2exp_cli"):
+        check_splits(genes, "--test-chroms chr9")
+    assert "'test' has no labelled gene with --test-chroms chr9 (1 genes in it)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seq2exp_cli"):
+        check_splits(genes.assign(target=np.nan), "x")  # predict-only data: no labels, no warning
+    assert caplog.text == ""
+
+
+def test_auto_split_holds_out_blocks_on_one_chromosome_and_chromosomes_otherwise(caplog):
+    from seq2exp_cli.splits import split_auto
+
+    rng = np.random.default_rng(0)
+    one = pd.DataFrame({"chrom": "chr22", "tss": np.sort(rng.integers(0, 40_000_000, 200)),
+                        "target": rng.random(200)})
+    with caplog.at_level("INFO", logger="seq2exp_cli"):
+        split, how = split_auto(one, ("chr22", "chrX"), ("chr3", "chr21"), 2_000_000, 0.15, 0.15, 1)
+    assert how.startswith("--split-mode blocks") and set(split) == {"train", "valid", "test"}
+    assert "position blocks are held out instead" in caplog.text
+    many = pd.DataFrame({"chrom": ["chr1", "chr3", "chr22"] * 10, "tss": np.arange(30) * 1000,
+                         "target": rng.random(30)})
+    split, how = split_auto(many, ("chr22", "chrX"), ("chr3", "chr21"), 2_000_000, 0.15, 0.15, 1)
+    assert how.startswith("--split-mode chroms")
+    assert split.tolist() == ["train", "valid", "test"] * 10

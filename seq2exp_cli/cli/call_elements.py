@@ -15,17 +15,19 @@ from seq2exp_cli.errors import InputError, naming_flag
 log = logging.getLogger("seq2exp_cli.call_elements")
 
 _EPILOG = """\b
-Outputs for -o NAME.bed (NAME = basename without .bed/.narrowPeak; never a directory):
-  NAME.bed               narrowPeak, 0-based half-open, FASTA chromosome order:
+Outputs for -o NAME.narrowPeak (NAME.bed is accepted too; never a directory):
+  NAME.narrowPeak        narrowPeak, 0-based half-open, FASTA chromosome order:
                          score = round(1000 * score at the summit), clipped to 0..1000,
                          signalValue = mean score over the element's scored bases,
                          pValue/qValue = -log10 p/q at the summit (-1 when not computed),
                          peak = summit offset from start
   NAME.summits.bed       BED5, 1 bp at each summit, 5th column = score at the summit
-  NAME.links.tsv         chr start end name TargetGene TargetGeneTSS distance score
-                         (model mode: a gene is linked when its own score reaches the cutoff
-                         in the element; distance = |element midpoint - TSS|)
+  NAME.links.tsv         ENCODE-rE2G predictions format: chr start end name class
+                         TargetGene TargetGeneTSS TargetGeneIsExpressed TargetGeneEnsembl_ID
+                         isSelfPromoter CellType distanceToTSS Score (model mode: a gene is
+                         linked when its own score reaches the cutoff in the element)
   NAME.links.bedpe       element, 1-bp TSS, ELEMENT|GENE, score
+  NAME.links.interact    UCSC interact (bed5+13) for genome browsers
   NAME.cutoff_analysis.tsv  (--cutoff-analysis) cutoff n_elements total_bp mean_length
   NAME.run.json          command, parameters, score cutoff, counts, timings, status and the
                          size + SHA-256 of every file (written last: the set is complete
@@ -52,7 +54,7 @@ DEFAULT_TOP_FRACTION = 0.05
 @click.argument("run_dir", required=False, type=click.Path(exists=True, path_type=Path))
 @click.argument("dataset", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="narrowPeak output NAME.bed; the other outputs go beside it.")
+              help="narrowPeak output NAME.narrowPeak (or NAME.bed); the other outputs go beside it.")
 @click.option("--from-bigwig", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Model-free mode: call elements on this score bigWig.")
 @click.option("--from-bedgraph", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -89,13 +91,14 @@ DEFAULT_TOP_FRACTION = 0.05
               help="Model mode: per-gene score. mask: the bottleneck's mean mask; contribution: each bin's "
                    "share of the gene's predicted regulatory input (additive-readout models; no -p/-q); "
                    "auto: contribution when the model has it, else mask.")
+@click.option("--cell-type", help="Model mode: the links' CellType column [default: the dataset directory's name].")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, help="Genes per forward pass.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_dataset, chrom_sizes, combine,
                   cutoff, pvalue, qvalue, top_fraction, min_length, max_gap, call_summits, cutoff_analysis,
-                  cutoff_analysis_steps, bigwig, bedgraph, null_shuffles, split, score_kind, device,
-                  batch_size, force) -> None:
+                  cutoff_analysis_steps, bigwig, bedgraph, null_shuffles, split, score_kind, cell_type,
+                  device, batch_size, force) -> None:
     """Call regulatory elements: RUN_DIR DATASET (model mode) or --from-bigwig/--from-bedgraph.
 
     In model mode the masks are extracted in batches on the GPU when there is one. Under
@@ -126,6 +129,7 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         max_gap=max_gap, call_summits=call_summits, cutoff_analysis=cutoff_analysis,
         cutoff_steps=cutoff_analysis_steps, bigwig=bigwig, bedgraph=bedgraph,
         score_range=None if model_free else (0.0, 1.0), null_shuffles=null_shuffles,
+        cell_type=cell_type or (Path(dataset).resolve().name if dataset is not None else "NA"),
     )
     paths = output_paths(output, settings, links=not model_free)
     run_path = paths["summits"].with_name(paths["summits"].name[: -len(".summits.bed")] + ".run.json")

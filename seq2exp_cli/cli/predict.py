@@ -11,6 +11,16 @@ import click
 PathType = click.Path(path_type=Path)
 
 
+#: genes per progress update (predictions are made in chunks of this many)
+PROGRESS_CHUNK = 256
+
+
+def run_record_path(output: Path) -> Path:
+    """``predictions.tsv`` -> ``predictions.run.json`` (beside the TSV)."""
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
+    return output.with_name(f"{stem}.run.json")
+
+
 def metrics_path(output: Path) -> Path:
     """``predictions.tsv`` -> ``predictions.metrics.json`` (beside the TSV)."""
     stem = output.name[: -len(output.suffix)] if output.suffix else output.name
@@ -21,7 +31,8 @@ def metrics_path(output: Path) -> Path:
 @click.argument("run_dir", type=PathType)
 @click.argument("dataset", type=PathType)
 @click.option("-o", "--output", required=True, type=PathType,
-              help="Predictions TSV (`-` for stdout); metrics go to NAME.metrics.json beside it.")
+              help="Predictions TSV (`-` for stdout); metrics go to NAME.metrics.json and the run record "
+                   "to NAME.run.json beside it.")
 @click.option("--split", type=click.Choice(["test", "valid", "train", "all"]), default="test",
               help="Which genes to predict.")
 @click.option("--batch-size", type=int, default=8, help="Genes per forward pass.")
@@ -33,8 +44,8 @@ def predict(run_dir: Path, dataset: Path, output: Path, split: str, batch_size: 
     """Predict expression with the model in RUN_DIR for the genes of DATASET.
 
     Writes gene_id, name, chrom, tss, strand, split, target, predicted (NA for unknown
-    targets), and MSE, MAE, Pearson and Spearman per split (a table on stderr and a JSON).
-    Under torchrun the genes are shared out across processes and rank 0 writes the file.
+    targets), and MSE, MAE, Pearson and Spearman per split (a table on stderr and a JSON),
+    and a run record (command, version, inputs, counts, timings). Under torchrun the genes are shared out across processes and rank 0 writes the file.
     """
     from seq2exp_cli.dataset import PreparedDataset
     from seq2exp_cli.inference import (
@@ -46,21 +57,35 @@ def predict(run_dir: Path, dataset: Path, output: Path, split: str, batch_size: 
         resolve_device,
         split_metrics,
     )
+    import time
+
+    import pandas as pd
+
+    from seq2exp_cli.cli.options import command_line
+    from seq2exp_cli.cli.progress import stage_progress
     from seq2exp_cli.io.atomic import atomic_path, check_output_free
 
+    started = time.time()
     if batch_size <= 0:
         raise click.BadParameter("must be > 0", param_hint="--batch-size")
     to_stdout = str(output) == "-"
     if not to_stdout:
         check_output_free(output, force)
         check_output_free(metrics_path(output), force)
+        check_output_free(run_record_path(output), force)
     torch_device = resolve_device(device)
     init_distributed(torch_device)  # under torchrun; the group lives until the process exits
     data = PreparedDataset(dataset)
     model, meta = load_model(run_dir, torch_device)
     check_compatible(meta, data)
     indices = data.indices(split)
-    frame = predict_genes(model, data, indices, torch_device, batch_size, num_workers)
+    frames = []
+    with stage_progress({"predict": len(indices)}) as progress:
+        for lo in range(0, max(len(indices), 1), PROGRESS_CHUNK):
+            chunk = indices[lo:lo + PROGRESS_CHUNK]
+            frames.append(predict_genes(model, data, chunk, torch_device, batch_size, num_workers))
+            progress("predict", len(chunk))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if rank() != 0:
         return
     metrics = split_metrics(frame)
@@ -74,6 +99,16 @@ def predict(run_dir: Path, dataset: Path, output: Path, split: str, batch_size: 
                       "model_step": meta.get("step"), "metrics": metrics}
             with atomic_path(metrics_path(output)) as tmp:
                 tmp.write_text(json.dumps(record, indent=2) + "\n")
+        from seq2exp_cli import __version__
+
+        run = {"command": command_line(click.get_current_context()), "seq2exp_version": __version__,
+               "run_dir": str(run_dir), "dataset": str(dataset), "split": split, "device": str(torch_device),
+               "model_step": meta.get("step"), "n_genes": int(len(frame)),
+               "n_labelled": int(frame["target"].notna().sum()) if "target" in frame else 0,
+               "outputs": {"predictions": str(output), **({"metrics": str(metrics_path(output))} if metrics else {})},
+               "seconds": round(time.time() - started, 3)}
+        with atomic_path(run_record_path(output)) as tmp:
+            tmp.write_text(json.dumps(run, indent=2) + "\n")
     _report(metrics, len(frame))
 
 

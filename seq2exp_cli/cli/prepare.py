@@ -48,8 +48,9 @@ def _track_specs(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @click.option("--gene-features", type=PathType, help="TSV of extra numeric per-gene features (first column gene_id).")
 @click.option("--exclude-chroms", callback=comma_list, default="chrM",
               help="Chromosomes whose genes are left out (comma list; aliases such as MT match).")
-@click.option("--split-mode", type=click.Choice(["chroms", "blocks", "file"]), default="chroms",
-              help="Hold out whole chromosomes, contiguous position blocks, or follow --split-file.")
+@click.option("--split-mode", type=click.Choice(["auto", "chroms", "blocks", "file"]), default="auto",
+              help="Hold out whole chromosomes, contiguous position blocks, or follow --split-file; auto: "
+                   "chromosomes when they leave labelled genes in every split, else blocks (one-chromosome data).")
 @click.option("--test-chroms", callback=comma_list, default="chr22,chrX", help="Test chromosomes (--split-mode chroms).")
 @click.option("--valid-chroms", callback=comma_list, default="chr3,chr21", help="Validation chromosomes (--split-mode chroms).")
 @click.option("--split-file", type=PathType, help="TSV gene_id<TAB>train|valid|test (--split-mode file).")

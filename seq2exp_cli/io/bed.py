@@ -38,8 +38,18 @@ NARROWPEAK_COLUMNS: tuple[str, ...] = (
 SUMMITS_COLUMNS: tuple[str, ...] = ("chrom", "start", "end", "name", "score")
 BEDPE_COLUMNS: tuple[str, ...] = ("chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score")
 BEDGRAPH_COLUMNS: tuple[str, ...] = ("chrom", "start", "end", "value")
-# ABC-compatible element-gene links (CRISPRi benchmarking tools read these names)
-LINKS_COLUMNS: tuple[str, ...] = ("chr", "start", "end", "name", "TargetGene", "TargetGeneTSS", "distance", "score")
+# element-gene links in the ENCODE-rE2G predictions format (the columns the CRISPR benchmarking
+# pipeline reads; the model-specific feature columns of ENCODE-rE2G are left out)
+LINKS_COLUMNS: tuple[str, ...] = (
+    "chr", "start", "end", "name", "class", "TargetGene", "TargetGeneTSS", "TargetGeneIsExpressed",
+    "TargetGeneEnsembl_ID", "isSelfPromoter", "CellType", "distanceToTSS", "Score",
+)
+# UCSC interact (bed5+13; bedToBigBed -as=interact.as -type=bed5+13 makes a bigInteract)
+INTERACT_COLUMNS: tuple[str, ...] = (
+    "chrom", "chromStart", "chromEnd", "name", "score", "value", "exp", "color", "sourceChrom", "sourceStart",
+    "sourceEnd", "sourceName", "sourceStrand", "targetChrom", "targetStart", "targetEnd", "targetName",
+    "targetStrand",
+)
 CUTOFF_ANALYSIS_COLUMNS: tuple[str, ...] = ("cutoff", "n_elements", "total_bp", "mean_length")
 
 # name -> (columns, header written?)
@@ -50,6 +60,7 @@ SCHEMAS: dict[str, tuple[tuple[str, ...], bool]] = {
     "bedpe": (BEDPE_COLUMNS, False),
     "bedGraph": (BEDGRAPH_COLUMNS, False),
     "links": (LINKS_COLUMNS, True),
+    "interact": (INTERACT_COLUMNS, False),
     "cutoff_analysis": (CUTOFF_ANALYSIS_COLUMNS, True),
 }
 

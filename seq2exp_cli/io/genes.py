@@ -299,9 +299,10 @@ def _is_number(text: str) -> bool:
 
 
 def read_expression(
-    path: str | os.PathLike, *, id_column: str | None = None, value_column: str | None = None
-) -> pd.Series:
-    """Read an expression table: one value per gene id.
+    path: str | os.PathLike, *, id_column: str | None = None, value_column: str | None = None,
+    return_table: bool = False,
+) -> pd.Series | tuple[pd.Series, pd.DataFrame]:
+    """Read an expression table: one value per gene id (and the raw table with ``return_table``).
 
     Args:
         path: tab/whitespace/comma-separated, with a header, or headerless with the id in
@@ -369,7 +370,35 @@ def read_expression(
         )
     series = pd.Series(values.to_numpy(np.float64), index=table[id_column].str.strip().to_numpy(), name=value_column)
     series.index.name = "gene_id"
+    if return_table:
+        return series, table
     return series
+
+
+def _id_like(column: pd.Series) -> bool:
+    """Text that could be gene ids: nearly all distinct, mostly not numbers."""
+    text = column.str.strip()
+    text = text[~text.str.lower().isin(_NA_STRINGS)]
+    if text.empty or text.nunique() < 0.9 * len(text):
+        return False
+    return not text.map(_is_number).mean() > 0.5
+
+
+def read_expression_candidates(
+    path: str | os.PathLike, *, id_column: str | None = None, value_column: str | None = None
+) -> list[pd.Series]:
+    """The expression values once per id-like column of the table (the named ``id_column``
+    only, when given): each Series is indexed by that column's ids and named after it."""
+    series, table = read_expression(path, id_column=id_column, value_column=value_column, return_table=True)
+    if id_column is not None:
+        return [series.rename(id_column)]
+    out = []
+    for column in table.columns:
+        if column != series.name and _id_like(table[column]):
+            candidate = pd.Series(series.to_numpy(), index=table[column].str.strip().to_numpy(), name=column)
+            candidate.index.name = "gene_id"
+            out.append(candidate)
+    return out or [series.rename(table.columns[0])]
 
 
 def _strip_version(ids: pd.Series | pd.Index) -> pd.Series:
@@ -377,25 +406,8 @@ def _strip_version(ids: pd.Series | pd.Index) -> pd.Series:
     return text.str.replace(_ENSEMBL_VERSION, lambda m: m.group(1) + (m.group(2) or ""), regex=True)
 
 
-def attach_targets(
-    genes: pd.DataFrame, expression: pd.Series, *, transform: str = "log10p1", source: str
-) -> pd.DataFrame:
-    """Add a ``target`` column to ``genes`` from an expression Series.
-
-    Each gene matches on gene_id, else on name, else on the Ensembl id without its version
-    (``ENSG...12.3`` -> ``ENSG...12``); unmatched genes get NaN.
-
-    Args:
-        genes: DataFrame with gene_id and name.
-        expression: float Series indexed by id (``read_expression``).
-        transform: ``log10p1`` (log10(1 + value); negative values raise) or ``none``.
-        source: the expression file, for messages.
-
-    Returns:
-        a copy of ``genes`` with a float64 ``target`` column.
-    """
-    if transform not in ("log10p1", "none"):
-        raise InputError(f"{source}: unknown transform {transform!r}; use log10p1 or none")
+def _match_targets(genes: pd.DataFrame, expression: pd.Series) -> tuple[np.ndarray, dict[str, int], list[str]]:
+    """(target per gene, genes matched per key kind, duplicate-id conflicts) for one id column."""
     keys = pd.Series(np.asarray(expression.index, dtype=object)).astype(str)
     vals = expression.to_numpy(np.float64)
     stripped = _strip_version(keys)
@@ -404,25 +416,62 @@ def attach_targets(
     first_val = dict(zip(keys[::-1], vals[::-1]))
     stripped_val = dict(zip(stripped[::-1], vals[::-1]))
     target = np.full(len(genes), np.nan)
-    matched = np.zeros(len(genes), dtype=bool)
+    kinds = {"gene_id": 0, "name": 0, "version-less Ensembl id": 0}
+    conflicts: list[str] = []
     for k, (gid, name, gid_stripped) in enumerate(
         zip(genes["gene_id"].astype(str), genes["name"].astype(str), _strip_version(genes["gene_id"]))
     ):
-        for key, table, cnt in ((gid, first_val, counts), (name, first_val, counts), (gid_stripped, stripped_val, stripped_counts)):
+        for kind, key, table, cnt in (("gene_id", gid, first_val, counts), ("name", name, first_val, counts),
+                                      ("version-less Ensembl id", gid_stripped, stripped_val, stripped_counts)):
             if key in table:
                 if cnt[key] > 1:
-                    raise InputError(
-                        f"{source}: id {key!r} appears {int(cnt[key])} times in the expression table and "
-                        f"matches gene {gid}; de-duplicate the table or pass a unique id column"
-                    )
+                    conflicts.append(
+                        f"id {key!r} appears {int(cnt[key])} times in the expression table and matches gene {gid}")
                 target[k] = table[key]
-                matched[k] = True
+                kinds[kind] += 1
                 break
-    if not matched.any():
+    return target, kinds, conflicts
+
+
+def attach_targets(
+    genes: pd.DataFrame, expression: pd.Series | list[pd.Series], *, transform: str = "log10p1", source: str
+) -> pd.DataFrame:
+    """Add a ``target`` column to ``genes`` from an expression Series (or several, one per id
+    column of the table: the one matching the most genes is used, and the choice is logged).
+
+    Each gene matches on gene_id, else on name, else on the Ensembl id without its version
+    (``ENSG...12.3`` -> ``ENSG...12``); unmatched genes get NaN. Values that look
+    log-transformed already (all in [0, 20], some fractional) get a warning under ``log10p1``.
+
+    Args:
+        genes: DataFrame with gene_id and name.
+        expression: float Series indexed by id (``read_expression``), or a list of them
+            (``read_expression_candidates``).
+        transform: ``log10p1`` (log10(1 + value); negative values raise) or ``none``.
+        source: the expression file, for messages.
+
+    Returns:
+        a copy of ``genes`` with a float64 ``target`` column.
+    """
+    if transform not in ("log10p1", "none"):
+        raise InputError(f"{source}: unknown transform {transform!r}; use log10p1 or none")
+    candidates = expression if isinstance(expression, list) else [expression]
+    results = [(_match_targets(genes, c), c) for c in candidates]
+    (target, kinds, conflicts), best = max(results, key=lambda r: sum(r[0][1].values()))
+    matched = int(sum(kinds.values()))
+    if not matched:
+        keys = pd.Series(np.asarray(candidates[0].index, dtype=object)).astype(str)
         raise InputError(
             f"{source}: no gene matched the expression ids (genes: {', '.join(genes['gene_id'].astype(str)[:3])}; "
             f"expression: {', '.join(keys[:3])}); use the same id type (gene_id or name) in both"
         )
+    if conflicts:
+        raise InputError(f"{source}: {conflicts[0]}; de-duplicate the table or pass a unique id column")
+    if len(candidates) > 1:
+        tried = ", ".join(f"{c.name!r} {sum(r[1].values())}" for r, c in results)
+        how = ", ".join(f"{n} by {kind}" for kind, n in kinds.items() if n)
+        log.info("%s: expression ids from column %r matched %d of %d genes (%s; genes matched per column: %s)",
+                 source, best.name, matched, len(genes), how, tried)
     if transform == "log10p1":
         negative = np.flatnonzero(target < 0)
         if negative.size:
@@ -431,8 +480,18 @@ def attach_targets(
                 f"{source}: gene {genes['gene_id'].iloc[k]} has value {target[k]} < 0, so log10(1 + x) "
                 "is undefined; pass --target-transform none or give non-negative values"
             )
+        _warn_if_log_scale(target, source)
         target = np.log10(1.0 + target)
     log.info("%s: %d of %d genes have a target", source, int(np.isfinite(target).sum()), len(genes))
     out = genes.copy()
     out["target"] = target
     return out
+
+
+def _warn_if_log_scale(values: np.ndarray, source: str) -> None:
+    """Warn when the values look log-transformed already (all within [0, 20], some fractional):
+    TPM, FPKM, CAGE and count tables reach far higher values."""
+    finite = values[np.isfinite(values)]
+    if finite.size >= 10 and finite.max() <= 20 and np.any(finite != np.round(finite)):
+        log.warning("%s: the values look log-transformed already (max %.3g); if they are, pass "
+                    "--target-transform none (otherwise log10(1 + x) is applied again)", source, float(finite.max()))

@@ -130,3 +130,91 @@ def write_meme(path: str | Path, motifs: list[Motif], background: np.ndarray | N
         out.append("")
     with atomic_path(Path(path)) as tmp:
         Path(tmp).write_text("\n".join(out))
+
+
+#: the JASPAR collection and taxon read by a bare ``--motifs jaspar``
+JASPAR_DEFAULT_COLLECTION = "CORE"
+JASPAR_DEFAULT_TAXON = "vertebrates"
+
+
+def jaspar_databases() -> dict[str, Path]:
+    """``{release: path}`` of the JASPAR SQLite files bundled with the ``pyjaspar`` package
+    (found without importing it; empty when it is not installed)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyjaspar")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    found: dict[str, Path] = {}
+    for location in spec.submodule_search_locations:
+        for path in sorted(Path(location, "data").glob("JASPAR*.sqlite")):
+            found[path.stem.replace("JASPAR", "")] = path
+    return found
+
+
+def parse_jaspar_spec(spec: str, releases: list[str]) -> tuple[str, str, str]:
+    """``jaspar[:RELEASE][:COLLECTION][:TAXON]`` (any order after ``jaspar``) -> (release,
+    collection, taxon); defaults: the newest bundled release, CORE, vertebrates."""
+    release, collection, taxon = (max(releases) if releases else ""), JASPAR_DEFAULT_COLLECTION, JASPAR_DEFAULT_TAXON
+    for part in spec.split(":")[1:]:
+        part = part.strip()
+        if part.isdigit():
+            release = part
+        elif part.isupper():
+            collection = part
+        elif part:
+            taxon = part.lower()
+    return release, collection, taxon
+
+
+def read_jaspar(spec: str = "jaspar") -> tuple[list[Motif], np.ndarray, str]:
+    """Motifs of a JASPAR release/collection/taxon from pyjaspar's bundled SQLite, offline.
+
+    The latest version of each matrix is kept; counts become probabilities; the background is
+    uniform (as in JASPAR's own MEME exports). Returns (motifs, background, description)."""
+    import sqlite3
+
+    databases = jaspar_databases()
+    if not databases:
+        raise InputError(f"--motifs {spec}: the JASPAR databases come with the pyjaspar package, which is not "
+                         "installed; run `pip install pyjaspar` (or give a MEME file)")
+    release, collection, taxon = parse_jaspar_spec(spec, list(databases))
+    if release not in databases:
+        raise InputError(f"--motifs {spec}: JASPAR release {release} is not bundled; use one of "
+                         f"{', '.join(sorted(databases))}")
+    db = sqlite3.connect(f"file:{databases[release]}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT m.ID, m.BASE_ID, m.VERSION, m.NAME FROM MATRIX m JOIN MATRIX_ANNOTATION a ON a.ID = m.ID "
+            "WHERE m.COLLECTION = ? AND a.TAG = 'tax_group' AND lower(a.VAL) = ? ORDER BY m.BASE_ID, m.VERSION",
+            (collection, taxon)).fetchall()
+        latest = {base: (mid, version, name) for mid, base, version, name in rows}  # last version wins
+        motifs = []
+        for base, (mid, version, name) in sorted(latest.items()):
+            cells = db.execute("SELECT row, col, val FROM MATRIX_DATA WHERE ID = ?", (mid,)).fetchall()
+            width = max(col for _, col, _ in cells)
+            counts = np.zeros((width, 4))
+            for letter, col, value in cells:
+                counts[int(col) - 1, ALPHABET.index(letter.upper())] = float(value)
+            totals = counts.sum(1, keepdims=True)
+            if np.all(totals > 0):
+                motifs.append(Motif(f"{base}.{version} {name}", counts / totals))
+    finally:
+        db.close()
+    if not motifs:
+        raise InputError(f"--motifs {spec}: JASPAR {release} has no {collection} motifs for taxon {taxon!r}; "
+                         "check the collection (CORE, UNVALIDATED, ...) and taxon (vertebrates, plants, insects, ...)")
+    return motifs, np.full(4, 0.25), f"JASPAR{release} {collection} {taxon}"
+
+
+def load_motifs(spec: str) -> tuple[list[Motif], np.ndarray, str]:
+    """``--motifs``: ``jaspar...`` (see :func:`read_jaspar`) or the path of a MEME file.
+    Returns (motifs, background, a description of the source)."""
+    if spec == "jaspar" or spec.startswith("jaspar:"):
+        return read_jaspar(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise InputError(f"--motifs {spec}: no such motif file; give a MEME file or `jaspar` "
+                         "(the JASPAR databases bundled with pyjaspar)")
+    motifs, background = read_meme(path)
+    return motifs, background, str(path)

@@ -54,7 +54,7 @@ def check_stem_fits(config, n_motifs: int, source: str = "motif file") -> None:
     ``n_motifs`` seeded motifs: a resolution-1 stem has no convolution, and each motif takes two
     of the d_model filters (both strands); a k-mer stem needs motif_channels = 2 x n_motifs."""
     if getattr(config, "stem", "conv") == "kmer":
-        if config.motif_channels != 2 * n_motifs:
+        if config.motif_channels and config.motif_channels != 2 * n_motifs:
             raise InputError(f"{source}: {n_motifs} motifs need motif_channels = {2 * n_motifs} beside the k-mer stem "
                              f"(it is {config.motif_channels}); set motif_channels from the motif file")
         return
@@ -102,3 +102,119 @@ def seeded_model_factory(motifs: list[Motif], background: np.ndarray, source: st
         return model
 
     return build
+
+
+#: a third of the stem's filters stay free to learn: ``d_model // 3`` motifs take two each
+SEEDED_SHARE = 3
+#: a motif "hit" is a position whose log-odds score reaches this fraction of the motif's best
+HIT_FRACTION = 0.8
+#: accessible bases: the accessibility track above this quantile of the sampled bases (and > 0)
+ACCESSIBLE_QUANTILE = 0.9
+#: training windows scanned to rank the motifs (evenly spaced over the train genes)
+RANK_WINDOWS = 16
+_ACCESS_NAMES = ("dnase", "atac", "access")
+
+
+#: motifs a k-mer stem scans beside its k-mers (two fixed filters each): the scan runs over every
+#: base, so its width sets most of a CPU step's cost
+KMER_STEM_MOTIFS = 32
+
+
+def motif_capacity(config) -> int:
+    """How many motifs seed the stem: ``d_model // SEEDED_SHARE`` (two filters each), or
+    KMER_STEM_MOTIFS fixed motif channels beside a k-mer stem."""
+    if getattr(config, "stem", "conv") == "kmer":
+        return KMER_STEM_MOTIFS
+    return max(1, config.d_model // SEEDED_SHARE)
+
+
+def fit_motif_channels(config, n_motifs: int) -> None:
+    """Give a k-mer stem's config the fixed motif channels for ``n_motifs`` (two each); a
+    convolutional stem's config is left as it is."""
+    if getattr(config, "stem", "conv") == "kmer":
+        config.motif_channels = 2 * n_motifs
+
+
+def _access_track(signal_names: list[str]) -> int | None:
+    for k, name in enumerate(signal_names):
+        if any(key in name.lower() for key in _ACCESS_NAMES):
+            return k
+    return 0 if signal_names and signal_names[0].lower() != "hic" else None
+
+
+def _hit_counts(motifs: list[Motif], background: np.ndarray, seq: np.ndarray, accessible: np.ndarray,
+                kernel: int, chunk: int = 20_000) -> np.ndarray:
+    """int64[n_motifs, 2]: hits (either strand) on accessible and on other bases of ``seq``."""
+    filters, thresholds, widths = [], [], []
+    for motif in motifs:
+        for strand in (motif, motif.reverse_complement()):
+            scores = _core(log_odds(strand, background), kernel)
+            filters.append(scores.T)
+            thresholds.append(HIT_FRACTION * float(scores.max(1).sum()))
+            widths.append(scores.shape[0])
+    width = max(widths)
+    weight = np.zeros((len(filters), 4, width), dtype=np.float32)
+    for k, f in enumerate(filters):
+        weight[k, :, : f.shape[1]] = f
+    weight_t = torch.from_numpy(weight)
+    limit = torch.tensor(thresholds, dtype=torch.float32)[:, None]
+    counts = np.zeros((len(motifs), 2), dtype=np.int64)
+    valid = seq < 4
+    onehot = np.zeros((4, len(seq)), dtype=np.float32)
+    onehot[seq[valid], np.flatnonzero(valid)] = 1.0
+    for lo in range(0, len(seq) - width + 1, chunk):
+        hi = min(len(seq), lo + chunk + width - 1)
+        with torch.no_grad():
+            out = torch.nn.functional.conv1d(torch.from_numpy(onehot[None, :, lo:hi]), weight_t[:, :, :])[0]
+        hit = (out >= limit).reshape(len(motifs), 2, -1).any(1).numpy()  # a hit starting at lo + t
+        centre = accessible[lo + width // 2: lo + width // 2 + hit.shape[1]]
+        counts[:, 0] += (hit & centre[None, :]).sum(1)
+        counts[:, 1] += (hit & ~centre[None, :]).sum(1)
+    return counts
+
+
+def choose_motifs(motifs: list[Motif], background: np.ndarray, dataset: Any, config: Any,
+                  source: str) -> tuple[list[Motif], dict[str, Any]]:
+    """The motifs that seed the stem, and a JSON-safe record of the choice (for run.json).
+
+    Rule: when more motifs are given than :func:`motif_capacity`, rank them by the enrichment of
+    their hits in accessible bases of the training windows, log2((hits on accessible bases / their
+    number) / (hits elsewhere / their number)) with one pseudo-hit on each side, and keep the top
+    ones; a hit reaches HIT_FRACTION of the motif's best log-odds score on either strand, and the
+    accessible bases are those of the DNase/ATAC track above its ACCESSIBLE_QUANTILE over
+    RANK_WINDOWS evenly spaced training windows. Without an accessibility track, the file order."""
+    capacity = motif_capacity(config)
+    record: dict[str, Any] = {"source": source, "n_motifs": len(motifs), "capacity": capacity,
+                              "rule": "all (they fit)" if len(motifs) <= capacity else None}
+    if len(motifs) <= capacity:
+        record["chosen"] = [m.name for m in motifs]
+        return motifs, record
+    track = _access_track(list(dataset.signal_names))
+    train = dataset.labelled(dataset.indices("train"))
+    if track is None or len(train) == 0:
+        log.warning("%s: no accessibility track to rank motifs by; the first %d motifs seed the stem", source, capacity)
+        record.update(rule="file order (no accessibility track)", chosen=[m.name for m in motifs[:capacity]])
+        return motifs[:capacity], record
+    picks = train[np.linspace(0, len(train) - 1, min(RANK_WINDOWS, len(train))).astype(int)]
+    seqs, signal = [], []
+    for i in picks:
+        item = dataset.load_gene(int(i))
+        seqs.append(item["seq"])
+        signal.append(np.asarray(item["signals"][:, track], dtype=np.float32))
+    seq, signal = np.concatenate(seqs), np.concatenate(signal)
+    cut = max(float(np.quantile(signal, ACCESSIBLE_QUANTILE)), 0.0)
+    accessible = (signal > cut) & (seq < 4)
+    other = ~accessible & (seq < 4)
+    counts = _hit_counts(motifs, background, seq, accessible, config.stem_kernel)
+    n_acc, n_other = max(int(accessible.sum()), 1), max(int(other.sum()), 1)
+    enrichment = np.log2(((counts[:, 0] + 1) / n_acc) / ((counts[:, 1] + 1) / n_other))
+    order = np.argsort(-enrichment, kind="stable")[:capacity]
+    record.update(
+        rule=(f"top {capacity} by log2 enrichment of hits (score >= {HIT_FRACTION} x best) in accessible bases "
+              f"({dataset.signal_names[track]} > its {ACCESSIBLE_QUANTILE} quantile) vs the other bases"),
+        windows=int(len(picks)), accessible_bases=int(accessible.sum()), other_bases=int(other.sum()),
+        chosen=[{"name": motifs[k].name, "log2_enrichment": round(float(enrichment[k]), 3),
+                 "hits_accessible": int(counts[k, 0]), "hits_other": int(counts[k, 1])} for k in order])
+    log.info("%s: %d of %d motifs seed the stem, most enriched in accessible bases: %s", source, capacity,
+             len(motifs), ", ".join(motifs[k].name for k in order[:5]))
+    return [motifs[k] for k in order], record

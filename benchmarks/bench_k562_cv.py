@@ -1,0 +1,156 @@
+"""Cross-validated expression accuracy on the real K562 chr22 kit, against promoter activity.
+
+The kit is prepared once, as a new user would (`prepare` with only --fasta --genes --expression
+--expression-column K562_TPM --track --hic). Its genes are then cut into contiguous position
+blocks (``--block-size``, 2 Mb), each given in genome order to the fold with the fewest labelled
+genes so far (``--folds`` folds); fold k is the test
+split, fold k+1 the validation split and the rest the training split, so every labelled gene is
+predicted exactly once by a model that never saw it nor its neighbours. Each fold trains with
+``seq2exp train`` at its defaults (the ``auto`` preset) plus any extra options given after
+``--``, then ``seq2exp predict --split test``.
+
+Baseline: ABC's promoter activity sqrt(DHS RPM x H3K27ac RPM) within 1 kb of the TSS
+(``ABC_GeneList.chr22.txt``), as log10(1 + x); Pearson needs no fitting, so it is out of fold too.
+
+    python benchmarks/bench_k562_cv.py --out /tmp/k562_cv                 # writes results/k562_cv.md
+    python benchmarks/bench_k562_cv.py --out /tmp/k562_cv -- --epochs 2   # shorter training
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+KIT = REPO.parent / "shared" / "data" / "k562_chr22"
+
+
+def seq2exp(*args: str, threads: int) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([sys.executable, "-m", "seq2exp_cli", *args], check=True, env=env)
+
+
+def prepare(kit: Path, out: Path, threads: int) -> Path:
+    data = out / "data"
+    if not (data / "manifest.json").exists():
+        seq2exp("prepare", "--fasta", str(kit / "hg38.chr22.fa.gz"),
+                "--genes", str(kit / "RefSeqCurated.170308.CollapsedGeneBounds.chr22.hg38.bed"),
+                "--expression", str(kit / "k562_chr22_genes_rnaseq_tpm.tsv"), "--expression-column", "K562_TPM",
+                "--track", f"dnase={kit / 'k562.dnase.chr22.bw'}", "--track", f"h3k27ac={kit / 'k562.h3k27ac.chr22.bw'}",
+                "--hic", str(kit / "K562.chr22.hg38.hic"), "-o", str(data), threads=threads)
+    return data
+
+
+def fold_of_genes(genes: pd.DataFrame, folds: int, block_size: int) -> np.ndarray:
+    """Fold per gene: contiguous position blocks, taken in genome order, each given to the fold
+    with the fewest labelled genes so far (balanced folds; a block never spans two folds)."""
+    block = (genes["chrom"].astype(str) + ":" + (genes["tss"] // block_size).astype(str)).to_numpy()
+    labelled = genes["target"].notna().to_numpy()
+    sizes = np.zeros(folds, dtype=np.int64)
+    fold_of_block = {}
+    for b in dict.fromkeys(block):
+        k = int(np.argmin(sizes))
+        fold_of_block[b] = k
+        sizes[k] += int(labelled[block == b].sum())
+    return np.array([fold_of_block[b] for b in block])
+
+
+def fold_dataset(data: Path, genes: pd.DataFrame, fold: np.ndarray, k: int, folds: int, out: Path) -> Path:
+    """A dataset directory sharing ``data``'s arrays, with fold k as test and k+1 as valid."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for item in data.iterdir():
+        if item.name != "genes.tsv":
+            (out / item.name).symlink_to(item.resolve())
+    split = np.where(fold == k, "test", np.where(fold == (k + 1) % folds, "valid", "train"))
+    genes.assign(split=split).to_csv(out / "genes.tsv", sep="\t", index=False, na_rep="NA")
+    return out
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kit", type=Path, default=KIT)
+    parser.add_argument("--out", type=Path, required=True, help="work directory (datasets, runs, predictions)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--block-size", type=int, default=2_000_000)
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    parser.add_argument("--results", type=Path, default=HERE / "results" / "k562_cv.md")
+    parser.add_argument("train_args", nargs="*", help="extra `seq2exp train` options (after --)")
+    args = parser.parse_args()
+    if not args.kit.exists():
+        sys.exit(f"{args.kit}: the k562_chr22 kit is not there; give --kit")
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    data = prepare(args.kit, args.out, args.threads)
+    genes = pd.read_csv(data / "genes.tsv", sep="\t", dtype={"gene_id": str, "name": str})
+    fold = fold_of_genes(genes, args.folds, args.block_size)
+    rows, seconds = [], []
+    for k in range(args.folds):
+        t_fold = time.time()
+        fold_data = fold_dataset(data, genes, fold, k, args.folds, args.out / f"fold{k}" / "data")
+        run = args.out / f"fold{k}" / "run"
+        seq2exp("train", str(fold_data), "-o", str(run), "--force", *args.train_args, threads=args.threads)
+        seq2exp("predict", str(run), str(fold_data), "--split", "test", "-o", str(run / "test.tsv"), "--force",
+                threads=args.threads)
+        predicted = pd.read_csv(run / "test.tsv", sep="\t", dtype={"gene_id": str, "name": str})
+        rows.append(predicted.assign(fold=k))
+        seconds.append(time.time() - t_fold)
+    table = pd.concat(rows, ignore_index=True).dropna(subset=["target"])
+    abc = pd.read_csv(args.kit / "ABC_GeneList.chr22.txt", sep="\t")
+    activity = pd.Series(np.log10(1 + np.sqrt(abc["DHS.RPM.TSS1Kb"] * abc["H3K27ac.RPM.TSS1Kb"])).to_numpy(),
+                         index=abc["name"])
+    table = table[table["name"].isin(activity.index)].copy()
+    table["baseline"] = activity.loc[table["name"]].to_numpy()
+    write_report(args, table, seconds, time.time() - t0)
+
+
+def write_report(args: argparse.Namespace, table: pd.DataFrame, seconds: list[float], total_s: float) -> None:
+    per_fold = []
+    for k, part in table.groupby("fold"):
+        per_fold.append((k, len(part), pearson(part["target"], part["predicted"]),
+                         pearson(part["target"], part["baseline"])))
+    ours = np.array([p[2] for p in per_fold])
+    base = np.array([p[3] for p in per_fold])
+    pooled, pooled_base = pearson(table["target"], table["predicted"]), pearson(table["target"], table["baseline"])
+    extra = " ".join(args.train_args)
+    lines = [
+        "# K562 chr22: cross-validated expression Pearson vs promoter activity", "",
+        f"`python benchmarks/bench_k562_cv.py --out {args.out} --folds {args.folds} --threads {args.threads}"
+        + (f" -- {extra}" if extra else "") + "`", "",
+        f"{args.folds} folds of contiguous {args.block_size // 1_000_000}-Mb position blocks (balanced by labelled genes); "
+        f"each fold: test = the fold, valid = the next fold, train = the rest; `seq2exp train` "
+        + (f"with `{extra}`" if extra else "at its defaults (preset auto = cpu)") + f", {args.threads} thread(s). "
+        f"Every labelled gene with an ABC promoter activity is predicted once, out of fold ({len(table)} genes).", "",
+        "| predictor | pooled Pearson | per-fold mean | per-fold sd | min | max |", "|---|---|---|---|---|---|",
+        f"| seq2exp | {pooled:.3f} | {ours.mean():.3f} | {ours.std(ddof=1):.3f} | {ours.min():.3f} | {ours.max():.3f} |",
+        f"| promoter activity log10(1 + sqrt(DHS RPM x H3K27ac RPM)), TSS +/- 500 bp | {pooled_base:.3f} | "
+        f"{base.mean():.3f} | {base.std(ddof=1):.3f} | {base.min():.3f} | {base.max():.3f} |", "",
+        f"Difference (seq2exp - baseline), pooled: {pooled - pooled_base:+.3f}; per fold: "
+        + ", ".join(f"{o - b:+.3f}" for o, b in zip(ours, base))
+        + f" (goal: +0.05, {'met' if pooled - pooled_base >= 0.05 else 'not met'}).", "",
+        "| fold | test genes | seq2exp | baseline | seconds |", "|---|---|---|---|---|",
+    ]
+    lines += [f"| {k} | {n} | {o:.3f} | {b:.3f} | {s:.0f} |" for (k, n, o, b), s in zip(per_fold, seconds)]
+    lines += ["", f"Total {total_s / 60:.1f} min."]
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
