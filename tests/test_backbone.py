@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from seq2exp_cli.model import backbone
 from seq2exp_cli.model.backbone import (BiMambaLayer, Mamba, MambaStack, RMSNorm, SSMCore, chunked_scan_,
                                         selective_scan)
 
@@ -71,7 +72,10 @@ def test_scan_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda *a: selective_scan(*a, block=8, chunk=3), args)
 
 
-def test_scan_gradients_match_oracle_autograd():
+@pytest.mark.parametrize("keep_bytes", [0, 1 << 30], ids=["recompute-states", "keep-states"])
+def test_scan_gradients_match_oracle_autograd(keep_bytes, monkeypatch):
+    # backward either recomputes each block's states from its start state or reuses the forward's
+    monkeypatch.setattr(backbone, "KEEP_STATES_BYTES", keep_bytes)
     args = [x.requires_grad_() for x in random_inputs(1, 300, 4, 3, seed=5, dtype=torch.float64)]
     w = torch.randn(1, 300, 4, dtype=torch.float64)
     g1 = torch.autograd.grad((selective_scan(*args, block=64, chunk=8) * w).sum(), args)

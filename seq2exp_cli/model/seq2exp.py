@@ -30,6 +30,7 @@ from seq2exp_cli.errors import InputError
 from seq2exp_cli.losses import beta_kl
 from seq2exp_cli.model.backbone import MambaStack
 from seq2exp_cli.model.config import ModelConfig
+from seq2exp_cli.model.stem_ops import motif_max_pool
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +88,15 @@ class Stem(nn.Module):
         self.sig_embed = nn.Linear(cfg.n_signals, cfg.d_model) if use_signals and cfg.n_signals else None
 
     def embed_seq(self, seq: torch.Tensor) -> torch.Tensor:
-        oh = one_hot(seq)
         if self.resolution == 1:
-            return self.seq_embed(oh)
+            return self.seq_embed(one_hot(seq))
+        if self.max_pool:
+            # GELU after the max: the same detectors at a fraction of the per-bp activation cost;
+            # motif_max_pool never builds the per-bp detector outputs (see stem_ops)
+            return F.gelu(motif_max_pool(seq, self.seq_embed.weight, self.seq_embed.bias, self.resolution))
+        oh = one_hot(seq)
         length = oh.shape[1]
         x = self.seq_embed(oh.transpose(1, 2))[..., :length]  # [B, d, L]
-        if self.max_pool:
-            # GELU after the max: the same detectors at a fraction of the per-bp activation cost
-            return F.gelu(F.max_pool1d(x, self.resolution)).transpose(1, 2)
         return pool_bins(F.gelu(x).transpose(1, 2), self.resolution)
 
     def embed_signals(self, pooled: torch.Tensor) -> torch.Tensor | None:
