@@ -90,7 +90,7 @@ class _MotifMaxPool(torch.autograd.Function):
         # the arg-max detector of (window, bin, channel) sits at output t = bin * R + where
         start = where + (torch.arange(n_bins, device=grad.device) * resolution)[:, None]  # [B, n, d]
         shifts = torch.arange(groups, device=grad.device) * KMER
-        read = torch.gather(kmers.long(), 1, (start[..., None] + shifts).view(b, -1)).view(b, n_bins, d, groups)
+        read = torch.gather(kmers, 1, (start[..., None] + shifts).view(b, -1)).view(b, n_bins, d, groups).long()
         # gradient of each table row: g summed over the arg-maxes that looked it up
         rows = (shifts // KMER * 5**KMER + read) * d + torch.arange(d, device=grad.device)[:, None]
         grad_tables = grad.new_zeros(groups * 5**KMER * d)
