@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from seq2exp_cli.cli.options import threads_option
+
 
 @click.command(context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
@@ -15,6 +17,7 @@ import click
               help="tiny: 3 chromosomes, 60 genes, 20-kb windows (CI); small: 6 chromosomes, ~360 genes, "
               "40-kb windows (quickstart); full: 12 chromosomes, ~2,400 genes, 200-kb windows (benchmark).")
 @click.option("--force", is_flag=True, help="Replace an existing output directory (only once the new one is complete).")
+@threads_option()
 def simulate(output: Path, seed: int, scale: str, force: bool) -> None:
     """Simulate a genome with functional enhancers, signal-matched decoys, genes, expression,
     DNase/H3K27ac bigWigs, Hi-C (.cool and Juicer dumps), DNase reads and the truth.
