@@ -330,6 +330,8 @@ def main() -> None:
                         help="prepared dataset (quickstart small) to train both versions on and compare")
     parser.add_argument("--accuracy-steps", type=int, default=350)
     parser.add_argument("--motifs", type=Path, default=None, help="MEME file seeding the stem (as quickstart)")
+    parser.add_argument("--scan", choices=["auto", "pure"], default="auto",
+                        help="CUDA: auto uses mamba_ssm's kernel when it imports; pure forces the PyTorch scan")
     parser.add_argument("--fit-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fit_child:
@@ -345,6 +347,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    from seq2exp_cli.model import cuda_scan
+
+    if args.scan == "pure":
+        cuda_scan.has_cuda_scan = lambda: False  # read at every call by backbone.selective_scan
+    args.scan_used = "mamba_ssm" if device.type == "cuda" and cuda_scan.has_cuda_scan() else "pure PyTorch"
     if device.type == "cpu":
         keep_freed_memory()  # as `seq2exp train` does on CPU (both versions)
     config_kwargs = {"data_config": {"window": args.window, **DATA_CONFIG}, **RECIPES[args.recipe]}
@@ -385,9 +392,10 @@ def write_reports(args, device, trainers, first, results, profile, loading, rss,
     header = [
         f"`python benchmarks/bench_train.py {' '.join(sys.argv[1:])}` on {platform.machine()}, "
         f"{os.cpu_count()} logical CPUs shared with other jobs, torch {torch.__version__}, "
-        f"{args.threads} intra-op thread(s), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"{args.threads} intra-op thread(s), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        + (f", GPU {torch.cuda.get_device_name(device)}." if device.type == "cuda" else "."),
         f"Model: recipe `{args.recipe}` ({RECIPES[args.recipe]}), window {args.window:,} bp "
-        f"({cfg.n_bins:,} bins), batch {args.batch}; "
+        f"({cfg.n_bins:,} bins), batch {args.batch}, selective scan: {args.scan_used}; "
         f"{sum(p.numel() for p in trainers['current'].model.parameters()):,} parameters.",
     ]
     lines = [f"# bench_train ({device.type}, recipe {args.recipe})", "", *header, "",

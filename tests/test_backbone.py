@@ -170,3 +170,20 @@ def test_cuda_fast_path_matches_pure():
 def test_invalid_block():
     with pytest.raises(ValueError):
         selective_scan(*random_inputs(1, 5, 2, 2, seed=0), block=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("keep_bytes", [0, 1 << 30], ids=["recompute-states", "keep-states"])
+def test_pure_scan_on_cuda_matches_cpu(keep_bytes, monkeypatch):
+    from seq2exp_cli.model.backbone import _SelectiveScanFn
+
+    monkeypatch.setattr(backbone, "KEEP_STATES_BYTES", keep_bytes)
+    args = [x.requires_grad_() for x in random_inputs(2, 3000, 8, 16, seed=2)]
+    cuda_args = [x.detach().cuda().requires_grad_() for x in args]
+    y_cpu = _SelectiveScanFn.apply(*args, 1024, 32)
+    y_gpu = _SelectiveScanFn.apply(*cuda_args, 1024, 32)
+    assert rel_err(y_gpu.detach().cpu(), y_cpu.detach().double()) <= 1e-5
+    w = torch.randn(y_cpu.shape)
+    for mine, ref in zip(torch.autograd.grad((y_gpu * w.cuda()).sum(), cuda_args),
+                         torch.autograd.grad((y_cpu * w).sum(), args)):
+        assert rel_err(mine.cpu(), ref.double()) <= 1e-4

@@ -51,3 +51,18 @@ def test_float32_gradients_close():
     mine = torch.autograd.grad(out.sum(), weight)[0]
     theirs = torch.autograd.grad(ref.sum(), weight)[0]
     assert torch.allclose(mine, theirs, atol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    g = torch.Generator().manual_seed(4)
+    seq = torch.randint(0, 5, (3, 20_000), generator=g, dtype=torch.uint8)
+    weight = torch.randn(16, 4, 15, generator=g, requires_grad=True)
+    bias = torch.randn(16, generator=g, requires_grad=True)
+    w_gpu, b_gpu = (x.detach().cuda().requires_grad_() for x in (weight, bias))
+    out_cpu, out_gpu = motif_max_pool(seq, weight, bias, 200), motif_max_pool(seq.cuda(), w_gpu, b_gpu, 200)
+    assert torch.allclose(out_gpu.cpu(), out_cpu, atol=1e-5)
+    upstream = torch.randn(out_cpu.shape, generator=g)
+    for mine, ref in zip(torch.autograd.grad(out_gpu, (w_gpu, b_gpu), upstream.cuda()),
+                         torch.autograd.grad(out_cpu, (weight, bias), upstream)):
+        assert torch.allclose(mine.cpu(), ref, atol=1e-3)
