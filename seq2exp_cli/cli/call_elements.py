@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from seq2exp_cli.cli.options import threads_option
 from seq2exp_cli.errors import InputError, naming_flag
 
 log = logging.getLogger("seq2exp_cli.call_elements")
@@ -95,6 +96,7 @@ DEFAULT_TOP_FRACTION = 0.05
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, help="Genes per forward pass.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@threads_option()
 def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_dataset, chrom_sizes, combine,
                   cutoff, pvalue, qvalue, top_fraction, min_length, max_gap, call_summits, cutoff_analysis,
                   cutoff_analysis_steps, bigwig, bedgraph, null_shuffles, split, score_kind, cell_type,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from seq2exp_cli.cli.options import threads_option
+
 
 @click.command(context_settings={"show_default": True})
 @click.argument("run_dir", type=click.Path(path_type=Path))
@@ -16,6 +18,7 @@ import click
 @click.option("--truth", type=click.Path(path_type=Path), help="Truth BED (e.g. simulate's truth_elements.bed).")
 @click.option("--device", default="auto", help="auto, cpu or cuda[:N] for computing the mask.")
 @click.option("--force", is_flag=True, help="Overwrite an existing image.")
+@threads_option()
 def plot_locus(run_dir: Path, dataset: Path, gene: str, output: Path, elements: Path | None, truth: Path | None,
                device: str, force: bool) -> None:
     """Draw one gene's window: each track, Hi-C contact with the TSS bin, the learned mask

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from seq2exp_cli.cli.options import threads_option
+
 
 @click.command(context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
@@ -20,6 +22,7 @@ import click
               help="A null genome: no distal region has any effect on expression (no functional "
               "elements; other genes' promoters do not act either); own promoters still drive expression.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory (only once the new one is complete).")
+@threads_option()
 def simulate(output: Path, seed: int, scale: str, null_distal: bool, force: bool) -> None:
     """Simulate a genome with functional enhancers and non-functional candidates (signal-matched
     decoys, orphans, closed, insulators, inert), genes, expression, DNase/H3K27ac bigWigs, Hi-C

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from seq2exp_cli.cli.options import threads_option
 from seq2exp_cli.errors import InputError
 
 PathType = click.Path(path_type=Path)
@@ -202,6 +203,7 @@ def dump_toml(variant: str, model: dict[str, Any], training: dict[str, Any]) -> 
 @click.option("--force", is_flag=True, help="Overwrite the run files in an existing -o.")
 @click.option("--dump-config", is_flag=True, help="Print the resolved configuration as TOML and exit.")
 @click.pass_context
+@threads_option()
 def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant: str | None,
           config_file: Path | None, motifs_spec: str | None, resume: bool, force: bool, dump_config: bool,
           **options: Any) -> None:

@@ -31,6 +31,7 @@ from seq2exp_cli.losses import beta_kl
 from seq2exp_cli.model.backbone import MambaStack
 from seq2exp_cli.model.config import ModelConfig
 from seq2exp_cli.model.kmer_stem import KmerStem
+from seq2exp_cli.model.stem_ops import motif_max_pool
 
 logger = logging.getLogger(__name__)
 
@@ -105,20 +106,20 @@ class Stem(nn.Module):
         if self.motif_scan is None:
             return None
         with torch.no_grad():
-            x = self.motif_scan(one_hot(seq).transpose(1, 2))[..., :seq.shape[1]]
-            return F.relu(F.max_pool1d(x, self.resolution)).transpose(1, 2)
+            return F.relu(motif_max_pool(seq, self.motif_scan.weight, self.motif_scan.bias, self.resolution))
 
     def embed_seq(self, seq: torch.Tensor) -> torch.Tensor:
         if isinstance(self.seq_embed, KmerStem):
             return self.seq_embed(seq)
-        oh = one_hot(seq)
         if self.resolution == 1:
-            return self.seq_embed(oh)
+            return self.seq_embed(one_hot(seq))
+        if self.max_pool:
+            # GELU after the max: the same detectors at a fraction of the per-bp activation cost;
+            # motif_max_pool never builds the per-bp detector outputs (see stem_ops)
+            return F.gelu(motif_max_pool(seq, self.seq_embed.weight, self.seq_embed.bias, self.resolution))
+        oh = one_hot(seq)
         length = oh.shape[1]
         x = self.seq_embed(oh.transpose(1, 2))[..., :length]  # [B, d, L]
-        if self.max_pool:
-            # GELU after the max: the same detectors at a fraction of the per-bp activation cost
-            return F.gelu(F.max_pool1d(x, self.resolution)).transpose(1, 2)
         return pool_bins(F.gelu(x).transpose(1, 2), self.resolution)
 
     def embed_signals(self, pooled: torch.Tensor) -> torch.Tensor | None:
