@@ -76,8 +76,9 @@ def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[di
         for variant in args.variants if condition == "none" else args.variants[:1]:
             start = time.process_time()
             run = work / f"model_{condition}_{variant}"
-            train_simulated(dataset, run, {**recipe, "motifs": None if condition == "none" else condition},
-                            seed, args.device, variant=variant, motifs=motif_file(inputs, manifest, condition))
+            if not (args.reuse and (run / "model.pt").is_file()):
+                train_simulated(dataset, run, {**recipe, "motifs": None if condition == "none" else condition},
+                                seed, args.device, variant=variant, motifs=motif_file(inputs, manifest, condition))
             expression = predict_test(run, dataset, work / f"predictions_{condition}_{variant}.tsv", args.device)
             calls = call_simulated(run, dataset, work / f"elements_{condition}_{variant}.narrowPeak", args.device)
             if peers is None:  # the peak callers once per seed, at the headline model's budget
@@ -93,7 +94,9 @@ def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[di
                              "pearson": expression["pearson"] if is_model else np.nan,
                              "spearman": expression["spearman"] if is_model else np.nan,
                              "cpu_s": cpu if is_model else np.nan, **normalise_recall_columns(record)})
-    budget = budget_test(dataset, inputs, manifest, first_calls, recipe, seed, args.device, work) \
+    budget_recipe = {**recipe, **({"max_steps": args.budget_steps, "eval_every": max(args.budget_steps // 4, 1)}
+                                  if args.budget_steps else {})}
+    budget = budget_test(dataset, inputs, manifest, first_calls, budget_recipe, seed, args.device, work) \
         if args.budget_test and first_calls is not None else []
     return rows, [{"seed": seed, **r} for r in budget]
 
@@ -200,6 +203,7 @@ def main() -> None:
     parser.add_argument("--variants", default="nomask,hard", help="first one is the headline variant")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
     parser.add_argument("--budget-test", action="store_true")
+    parser.add_argument("--budget-steps", type=int, default=None, help="training steps of the budget-test models")
     parser.add_argument("--reuse", action="store_true", help="reuse a simulated, prepared seed in --workdir")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe value (JSON value), e.g. --set kmer_l1=0")

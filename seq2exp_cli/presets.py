@@ -27,7 +27,7 @@ from seq2exp_cli.errors import InputError
 #: factorized readout, no mask; docs/method.md and benchmarks/results/bench_accuracy_medium.md),
 #: one small layer at 200-bp bins
 CPU: dict[str, Any] = {
-    "variant": "nomask", "stem": "kmer", "kmer_size": 6, "kmer_l1": 0.01, "readout": "factorized",
+    "variant": "nomask", "stem": "kmer", "kmer_size": 6, "readout": "factorized",
     "resolution": 200, "d_model": 32, "n_layers": 1, "d_state": 8, "expand": 1,
     "lr": 3e-3, "min_lr": 3e-4, "batch_size": 16,
     "target_steps": 1000, "min_epochs": 4, "max_epochs": 30, "eval_per_epoch": 1, "patience": 5,
