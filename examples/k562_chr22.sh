@@ -29,4 +29,5 @@ seq2exp predict "$OUT/model" "$OUT/data" --split test -o "$OUT/predictions.tsv" 
 seq2exp call-elements "$OUT/model" "$OUT/data" -o "$OUT/elements.bed" --top-fraction 0.05 \
     --bigwig "$OUT/elements.score.bw" --force
 
-python "$(dirname "$0")/k562_chr22_report.py" "$KIT" "$OUT" | tee "$OUT/report.md"
+python "$(dirname "$0")/k562_chr22_report.py" "$KIT" "$OUT" -o "$OUT/report.md"
+cat "$OUT/report.md"
