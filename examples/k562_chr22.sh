@@ -32,4 +32,5 @@ seq2exp predict "$OUT/model" "$OUT/data" --split test -o "$OUT/predictions.tsv" 
 seq2exp call-elements "$OUT/model" "$OUT/data" -o "$OUT/elements.narrowPeak" --cell-type K562 \
     --bigwig "$OUT/elements.score.bw" --force
 
-python "$(dirname "$0")/k562_chr22_report.py" "$KIT" "$OUT" | tee "$OUT/report.md"
+python "$(dirname "$0")/k562_chr22_report.py" "$KIT" "$OUT" -o "$OUT/report.md"
+cat "$OUT/report.md"

@@ -296,6 +296,7 @@ def test_elements_with_the_planted_motif_get_small_q(planted, tmp_path, score) -
     assert np.median(q[motif]) < 0.05 and (q[motif] < 0.05).mean() >= 0.8
     assert (~motif[q < 0.05]).mean() <= 0.1                          # few false discoveries among the passing
     assert np.median(q[~motif]) > 0.05 and q.max() > 3 * q.min()     # the column spreads
+    assert ((peaks["peak"] >= 0) & (peaks["peak"] < peaks["end"] - peaks["start"])).all()
     passed = call(run, dataset_dir, tmp_path / "el" / "q.bed", score, "--top-fraction", "0.12", "-q", "0.05",
                   *shuffles)
     assert 0 < len(passed) < len(peaks)                             # -q changes the set

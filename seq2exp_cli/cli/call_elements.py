@@ -37,11 +37,11 @@ Outputs for -o NAME.narrowPeak (NAME.bed is accepted too; never a directory):
 \b
 Scores (--score): mask = the bottleneck's mean mask; contribution = the bin's share of the
 gene's predicted regulatory input (sums to 1 per gene, like ABC's score). Model mode tests
-each called element against a sequence null: p = how often the element's score with
-dinucleotide-shuffled bases rises above a first shuffle as much as with its own bases (pooled
-over elements), q by Benjamini-Hochberg over the elements; -p/-q keep the elements that pass.
-Edges and summits are refined to bp within the edge bins from the dataset's tracks. Model-free
-mode has no null (pValue/qValue -1). Calling matches `macs3 bdgpeakcall -c CUTOFF -l
+each called element against a sequence null: genomes whose bases are dinucleotide-shuffled in
+500-bp blocks are scored and called the same way; p = the share of their elements whose score
+exceeds a shuffled reference's by as much, q = the false discovery rate estimated from their
+calls; -p/-q keep the elements that pass. Edges and summits are refined to bp within the edge
+bins from the dataset's tracks. Model-free mode has no null (pValue/qValue -1). Calling matches `macs3 bdgpeakcall -c CUTOFF -l
 MIN_LENGTH -g MAX_GAP` (score >= cutoff; gaps <= max-gap joined; length >= min-length; summit =
 middle of the highest run). Unlike MACS3, unscored bases (blacklist, outside gene windows,
 bedGraph gaps) never count as above the cutoff.
