@@ -16,6 +16,7 @@ reads them; a file that needs arbitrary unpickling is refused with a clear messa
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import pickle
@@ -43,10 +44,15 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> None:
     at worst a stray ``.<name>.*.tmp`` stays behind, which :func:`remove_stale_temporaries`
     clears on resume.
     """
+    # serialised in memory: torch.save names the zip's records after a file's name, so saving to
+    # the (random) temporary name would make two identical runs write different bytes
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-        # flush to disk before the rename so a power loss cannot leave an empty renamed file
-        with open(tmp, "rb") as handle:
+        with open(tmp, "wb") as handle:
+            handle.write(buffer.getbuffer())
+            handle.flush()
+            # on disk before the rename, so a power loss cannot leave an empty renamed file
             os.fsync(handle.fileno())
 
 

@@ -94,6 +94,15 @@ class PreparedDataset:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        try:
+            self._open()
+        except (KeyError, TypeError, ValueError, IndexError, pd.errors.ParserError, pd.errors.EmptyDataError,
+                FileNotFoundError) as exc:
+            what = exc.filename if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}"
+            raise InputError(f"{self.path}: damaged dataset ({str(what)[:160]}); re-run `seq2exp prepare` "
+                             "to rebuild it") from None
+
+    def _open(self) -> None:
         manifest_path = self.path / "manifest.json"
         if not manifest_path.is_file():
             raise InputError(
@@ -128,6 +137,7 @@ class PreparedDataset:
         ]
         total = int(self.manifest["total_bp"])
         arrays = self.path / "arrays"
+        self._check_array_sizes(arrays, total, len(self.genes))
         self._seq = np.memmap(arrays / "seq.u8", dtype=np.uint8, mode="r", shape=(total,))
         n_tracks = len(self.track_names)
         #: dtype of ``signals`` served by load_gene (float16 unless stored raw as float32)
@@ -159,6 +169,22 @@ class PreparedDataset:
             else np.zeros((len(self.genes), 0), np.float32)
         )
         self._targets = self.genes["target"].to_numpy(np.float32)
+
+    def _check_array_sizes(self, arrays: Path, total: int, n_genes: int) -> None:
+        """Every array has the size the manifest implies (a truncated copy would fail mid-run)."""
+        expected = {"seq.u8": total}
+        tracks = self.manifest["tracks"]
+        if tracks:
+            expected[self.manifest["track_file"]] = len(tracks) * total * np.dtype(tracks[0]["dtype"]).itemsize
+        if self.manifest.get("hic"):
+            expected["hic.f32"] = max(n_genes, 1) * int(self.manifest["hic"]["n_bins"]) * 4
+        for name, size in expected.items():
+            path = arrays / name
+            found = path.stat().st_size if path.is_file() else None
+            if found is None or (found != size and not (name == "hic.f32" and n_genes == 0)):
+                state = "missing" if found is None else f"{found:,} bytes where the manifest implies {size:,}"
+                raise InputError(f"{path}: dataset array {state} (truncated or from another dataset); "
+                                 "re-run `seq2exp prepare` to rebuild the dataset")
 
     def __len__(self) -> int:
         return len(self.genes)

@@ -28,15 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from seq2exp_cli.element_null import NullSettings
 from seq2exp_cli.element_tables import first_region_rows
 from seq2exp_cli.elements import ScoreTrack
 from seq2exp_cli.errors import InputError
+from seq2exp_cli.io.bed import ColumnTable
 
 if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-    from seq2exp_cli.io.bed import ColumnTable
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,17 @@ class _Spilled:
     chrom: str
     start: int
     end: int
-    offset: int
+    offset: int  # bytes into the file
+    n_runs: int  # > 0: stored as runs (float16 values, then int32 lengths); 0: per bp
 
 
 class GeneScoreSpill:
     """Per-gene scores kept in a temporary float16 file inside ``directory``.
 
     Use as a context manager: the file is removed on exit. ``add`` appends one gene;
-    ``genes()`` then yields ``(index, chrom, start, end, float16[end - start])`` from a memmap.
+    ``genes()`` then yields ``(index, chrom, start, end, float16[end - start])``, one gene in
+    memory at a time. A gene's scores are stored as constant runs when that is smaller (masks
+    are constant over each model bin: about R-fold less disk than 2 bytes per bp).
     """
 
     def __init__(self, directory: str | os.PathLike) -> None:
@@ -70,10 +74,19 @@ class GeneScoreSpill:
 
     def add(self, index: int, chrom: str, start: int, scores: np.ndarray) -> None:
         """Append one gene's per-bp scores float[n] covering ``[start, start + n)``."""
-        data = np.asarray(scores, dtype=np.float16)
-        self._handle.write(data.tobytes())
-        self._records.append(_Spilled(int(index), str(chrom), int(start), int(start) + data.shape[0], self._offset))
-        self._offset += data.shape[0]
+        data = np.ascontiguousarray(scores, dtype=np.float16)
+        n = data.shape[0]
+        cuts = np.flatnonzero(data.view(np.uint16)[1:] != data.view(np.uint16)[:-1]) + 1 if n > 1 else np.zeros(0, int)
+        n_runs = cuts.size + 1 if n else 0
+        if n and 6 * n_runs < 2 * n:
+            first = np.concatenate([[0], cuts])
+            lengths = np.diff(np.append(first, n)).astype(np.int32)
+            blob = data[first].tobytes() + b"\0" * (2 * (n_runs % 2)) + lengths.tobytes()
+        else:
+            n_runs, blob = 0, data.tobytes()
+        self._handle.write(blob)
+        self._records.append(_Spilled(int(index), str(chrom), int(start), int(start) + n, self._offset, n_runs))
+        self._offset += len(blob)
 
     def genes(self) -> Iterable[tuple[int, str, int, int, np.ndarray]]:
         """Every stored gene, in the order added."""
@@ -82,9 +95,17 @@ class GeneScoreSpill:
         if self._offset == 0:
             return
         if self._memmap is None:
-            self._memmap = np.memmap(self._path, dtype=np.float16, mode="r", shape=(self._offset,))
+            self._memmap = np.memmap(self._path, dtype=np.uint8, mode="r", shape=(self._offset,))
         for rec in self._records:
-            yield rec.index, rec.chrom, rec.start, rec.end, self._memmap[rec.offset : rec.offset + rec.end - rec.start]
+            n = rec.end - rec.start
+            if rec.n_runs == 0:
+                values = self._memmap[rec.offset : rec.offset + 2 * n].view(np.float16)
+            else:
+                at = rec.offset + 2 * rec.n_runs + 2 * (rec.n_runs % 2)
+                runs = self._memmap[rec.offset : rec.offset + 2 * rec.n_runs].view(np.float16)
+                lengths = self._memmap[at : at + 4 * rec.n_runs].view(np.int32)
+                values = np.repeat(runs, lengths)
+            yield rec.index, rec.chrom, rec.start, rec.end, values
 
     def __len__(self) -> int:
         return len(self._records)
@@ -110,6 +131,7 @@ def combine_gene_scores(
     combine: str = "max",
     blacklist: Callable[[int], np.ndarray] | None = None,
     spill: GeneScoreSpill | None = None,
+    blacklist_bases: Callable[[str, int, int], np.ndarray] | None = None,
 ) -> ScoreTrack:
     """Combine per-gene masks over overlapping windows into one score track.
 
@@ -117,16 +139,22 @@ def combine_gene_scores(
         regions: DataFrame region_id, chrom, start, end (disjoint; every gene window lies inside
             one region, as ``PreparedDataset.regions`` guarantees).
         gene_masks: objects with ``index, chrom, start, end, scores`` (float32[end - start],
-            genomic orientation), e.g. ``inference.GeneMask``.
+            genomic orientation), e.g. ``inference.GeneMask``, in dataset order (chromosomes in
+            FASTA order, then by TSS): the track is built as they stream in
+            (:mod:`seq2exp_cli.score_stream`), in memory bounded by a few windows.
         chrom_sizes: ``{chrom: length}`` in FASTA order.
         combine: ``max`` or ``mean`` over the windows covering a base.
         blacklist: ``region_id -> bool[end - start]``; those bases become unscored (NaN).
         spill: when given, every gene's scores are also stored there for :func:`link_elements`.
+        blacklist_bases: ``(chrom, start, end) -> bool[end - start]``, the same as ``blacklist``
+            for any stretch (e.g. ``PreparedDataset.blacklist_mask``; no per-region array).
 
     Returns:
-        A ScoreTrack with one segment per region that any gene covered; bases no window
-        covers are unscored.
+        A ScoreTrack of runs on every chromosome any gene covered; bases no window covers are
+        unscored.
     """
+    from seq2exp_cli.score_stream import StreamingCombiner
+
     if combine not in COMBINE_MODES:
         raise InputError(f"--combine {combine}: unknown; choose max or mean")
     by_chrom: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -135,9 +163,8 @@ def combine_gene_scores(
         by_chrom[str(chrom)] = (
             group["start"].to_numpy(np.int64), group["end"].to_numpy(np.int64), group["region_id"].to_numpy(np.int64)
         )
-    acc: dict[int, np.ndarray] = {}
-    count: dict[int, np.ndarray] = {}
-    bounds: dict[int, tuple[str, int, int]] = {}
+    bounds: dict[int, tuple[str, int]] = {}
+    combiner = StreamingCombiner(chrom_sizes, combine, _region_blacklist(blacklist, blacklist_bases, bounds))
     n_genes = 0
     for mask in gene_masks:
         n_genes += 1
@@ -151,34 +178,33 @@ def combine_gene_scores(
                 f"gene {mask.index}: window {mask.chrom}:{mask.start}-{mask.end} lies outside the dataset's "
                 "regions; re-run `seq2exp prepare` for this dataset"
             )
-        rid, r_start = int(entry[2][k]), int(entry[0][k])
-        if rid not in acc:
-            size = int(entry[1][k] - r_start)
-            bounds[rid] = (mask.chrom, r_start, int(entry[1][k]))
-            acc[rid] = np.full(size, np.nan, np.float32) if combine == "max" else np.zeros(size, np.float32)
-            if combine == "mean":
-                count[rid] = np.zeros(size, np.uint32)
-        sl = slice(mask.start - r_start, mask.end - r_start)
-        if combine == "max":
-            np.fmax(acc[rid][sl], scores, out=acc[rid][sl])  # fmax: NaN (not yet covered) loses
-        else:
-            acc[rid][sl] += scores
-            count[rid][sl] += 1
+        rid = int(entry[2][k])
+        bounds[rid] = (mask.chrom, int(entry[0][k]))
+        combiner.add(mask.chrom, rid, int(entry[0][k]), int(entry[1][k]), int(mask.start), scores)
         if spill is not None:
             spill.add(mask.index, mask.chrom, mask.start, scores)
-    track = ScoreTrack(chrom_sizes)
-    for rid in sorted(acc, key=lambda r: (list(chrom_sizes).index(bounds[r][0]), bounds[r][1])):
-        values = acc.pop(rid)
-        if combine == "mean":
-            n = count.pop(rid)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                values = np.where(n > 0, values / np.maximum(n, 1), np.nan).astype(np.float32)
-        if blacklist is not None:
-            values[np.asarray(blacklist(rid), dtype=bool)] = np.nan
-        chrom, start, _ = bounds[rid]
-        track.add_segment(chrom, start, values)
-    log.info("combined the masks of %d genes over %d regions (%s)", n_genes, len(bounds), combine)
+    track = combiner.finish()
+    log.info("combined the masks of %d genes over %d regions (%s; at most %d bp open at once)", n_genes,
+             len(bounds), combine, combiner.peak_open_bp)
     return track
+
+
+def _region_blacklist(per_region, per_bases, bounds):
+    """``(region_id, start, end) -> bool[end - start]`` from either blacklist form (or None)."""
+    if per_bases is not None:
+        return lambda rid, a, b: per_bases(bounds[rid][0], a, b)
+    if per_region is None:
+        return None
+    cache: dict[int, np.ndarray] = {}
+
+    def bases(rid: int, a: int, b: int) -> np.ndarray:
+        if rid not in cache:
+            cache.clear()  # one region at a time: regions arrive in order
+            cache[rid] = np.asarray(per_region(rid), dtype=bool)
+        start = bounds[rid][1]
+        return cache[rid][a - start : b - start]
+
+    return bases
 
 
 def link_elements(
@@ -272,7 +298,9 @@ def links_bedpe(links: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class CallSettings:
-    """How to call and what to write. Exactly one of cutoff / pvalue / qvalue / top_fraction."""
+    """How to call and what to write. At most one of cutoff / top_fraction sets the score
+    threshold; at most one of pvalue / qvalue then keeps the elements that reach it under the
+    sequence null (model mode; ``null_shuffles`` shuffles per element, 0 = no null)."""
 
     cutoff: float | None = None
     pvalue: float | None = None
@@ -286,15 +314,19 @@ class CallSettings:
     bigwig: Path | None = None
     bedgraph: Path | None = None
     score_range: tuple[float, float] | None = (0.0, 1.0)
+    null_shuffles: int = NullSettings.shuffles
+    null_seed: int = NullSettings.seed
     cell_type: str = "NA"  # the links' CellType column
 
-    def check(self, background: tuple[float, float] | None) -> None:
-        """Raise InputError for an impossible combination or an out-of-range threshold."""
-        chosen = [n for n, v in (("--cutoff", self.cutoff), ("-p", self.pvalue), ("-q", self.qvalue),
-                                 ("--top-fraction", self.top_fraction)) if v is not None]
+    def check(self, has_null: bool) -> None:
+        """Raise InputError for an impossible combination or an out-of-range threshold;
+        ``has_null``: whether p/q can be computed (model mode)."""
+        chosen = [n for n, v in (("--cutoff", self.cutoff), ("--top-fraction", self.top_fraction)) if v is not None]
         if len(chosen) != 1:
-            raise InputError(f"{' and '.join(chosen) or 'no threshold'}: give exactly one of --cutoff, -p, -q, "
-                             "--top-fraction")
+            raise InputError(f"{' and '.join(chosen) or 'no threshold'}: give exactly one of --cutoff and "
+                             "--top-fraction (-p/-q then filter the called elements)")
+        if self.pvalue is not None and self.qvalue is not None:
+            raise InputError("-p and -q: give at most one of them")
         if self.cutoff is not None:
             if not np.isfinite(self.cutoff):
                 raise InputError(f"--cutoff {self.cutoff}: not a number; give a finite score")
@@ -304,10 +336,15 @@ class CallSettings:
             if value is None:
                 continue
             if not 0.0 < value <= 1.0:
-                raise InputError(f"{flag} {value}: a p/q-value threshold must be in (0, 1]; e.g. {flag} 0.01")
-            if background is None:
-                raise InputError(f"{flag} {value}: p/q need the background Beta; give --prior-mu and --prior-sigma "
-                                 "(model mode reads them from the model)")
+                raise InputError(f"{flag} {value}: a p/q-value threshold must be in (0, 1]; e.g. {flag} 0.05")
+            if not has_null:
+                raise InputError(f"{flag} {value}: model-free scores have no null distribution (pValue/qValue "
+                                 "are -1); use --cutoff or --top-fraction, or call from a model")
+            if self.null_shuffles < 2:
+                raise InputError(f"{flag} {value}: --null-shuffles {self.null_shuffles} computes no p/q; "
+                                 "give --null-shuffles 2 or more")
+        if self.null_shuffles < 0 or self.null_shuffles == 1:
+            raise InputError(f"--null-shuffles {self.null_shuffles}: give 0 (no p/q) or >= 2")
         if self.top_fraction is not None and not 0.0 < self.top_fraction <= 1.0:
             raise InputError(f"--top-fraction {self.top_fraction}: out of range; give a fraction in (0, 1]")
         if self.min_length < 1 or self.max_gap < 0:
@@ -360,13 +397,39 @@ def stem_of(paths: dict[str, Path]) -> str:
     return paths["summits"].name[: -len(".summits.bed")]
 
 
+ElementNull = Callable[[ColumnTable, ScoreTrack, float], tuple[np.ndarray, np.ndarray]]
+
+
+def _tested(regions: ColumnTable, element_null: ElementNull, settings: CallSettings, track: ScoreTrack,
+            cutoff: float) -> tuple[ColumnTable, tuple[np.ndarray, np.ndarray]]:
+    """Per-row (-log10 p, -log10 q) from the per-element null, and the rows that pass -p/-q
+    (q stays the BH q over every called element)."""
+    first = first_region_rows(regions)
+    if first.size == 0:
+        return regions, (np.zeros(0), np.zeros(0))
+    pscore, qscore = element_null(regions.take(first), track, cutoff)
+    element_of = np.searchsorted(first, np.arange(len(regions)), side="right") - 1  # sub-peak rows follow theirs
+    p_rows, q_rows = np.asarray(pscore)[element_of], np.asarray(qscore)[element_of]
+    keep = np.ones(len(regions), bool)
+    if settings.pvalue is not None:
+        keep = p_rows >= -np.log10(settings.pvalue) - 1e-12
+    elif settings.qvalue is not None:
+        keep = q_rows >= -np.log10(settings.qvalue) - 1e-12
+    if settings.pvalue is not None or settings.qvalue is not None:
+        log.info("%d of %d elements pass %s", int(first_region_rows(regions.take(np.flatnonzero(keep))).size),
+                 first.size, f"-p {settings.pvalue}" if settings.pvalue is not None else f"-q {settings.qvalue}")
+    rows = np.flatnonzero(keep)
+    return regions.take(rows), (p_rows[rows], q_rows[rows])
+
+
 def call_and_write(
     track: ScoreTrack,
     paths: dict[str, Path],
     settings: CallSettings,
-    background: tuple[float, float] | None = None,
     spill: GeneScoreSpill | None = None,
     genes: pd.DataFrame | None = None,
+    refine: Callable[[ColumnTable, ScoreTrack], ColumnTable] | None = None,
+    element_null: ElementNull | None = None,
 ) -> dict[str, Any]:
     """Resolve the threshold, call elements, and write every requested output atomically.
 
@@ -374,8 +437,11 @@ def call_and_write(
         track: the combined score track.
         paths: from :func:`output_paths`.
         settings: thresholds and options (checked here).
-        background: (mu, sigma) of the bottleneck's marginal Beta; without it p/q are -1.
         spill, genes: per-gene scores and the gene table, for the links files.
+        refine: (regions, track) -> regions with base-pair edges and summits (model mode).
+        element_null: (elements, one row each; the track; the cutoff) -> (-log10 p, -log10 q)
+            per element (model mode); without it pValue/qValue are -1 and -p/-q are refused.
+            Elements are tested as called, before ``refine``.
 
     Returns:
         A summary dict: score cutoff, element count, total bp, scored bp, files written.
@@ -383,26 +449,22 @@ def call_and_write(
     from seq2exp_cli import elements as el
     from seq2exp_cli.io import bed
 
-    settings.check(background)
-    hist = None
-    pq = None
-    if background is not None or settings.top_fraction is not None:
-        hist = el.score_histogram(track)
-    if background is not None:
-        pq = el.pq_table(hist, *background)
+    settings.check(element_null is not None)
     if settings.cutoff is not None:
         cutoff = float(settings.cutoff)
-    elif settings.pvalue is not None:
-        cutoff = el.cutoff_from_scores(pq.values, pq.pscore, -np.log10(settings.pvalue))
-    elif settings.qvalue is not None:
-        cutoff = el.cutoff_from_scores(pq.values, pq.qscore, -np.log10(settings.qvalue))
     else:
-        cutoff = el.cutoff_for_fraction(hist, settings.top_fraction)
+        cutoff = el.cutoff_for_fraction(el.score_histogram(track), settings.top_fraction)
     log.info("score cutoff %s", "none reached (no base passes)" if not np.isfinite(cutoff) else f"{cutoff:.6g}")
     if np.isfinite(cutoff):
         regions = el.call_region_table(track, cutoff, settings.min_length, settings.max_gap, settings.call_summits)
     else:
         regions = el.empty_regions()
+    n_called = int(first_region_rows(regions).size)
+    pq = None
+    if element_null is not None and settings.null_shuffles >= 2:
+        regions, pq = _tested(regions, element_null, settings, track, cutoff)
+    if refine is not None and len(regions):
+        regions = refine(regions, track)
     stem = stem_of(paths)
     peaks = el.narrowpeak_table(regions, stem, pq)
     bed.write_table(paths["narrowPeak"], peaks, "narrowPeak")
@@ -433,12 +495,13 @@ def call_and_write(
     if n_elements == 0:
         top = max((float(track.runs(c).values.max()) for c in track.chroms if len(track.runs(c).values)), default=0.0)
         log.warning("no elements pass the threshold (score cutoff %s; the highest score is %.3g); wrote empty "
-                    "files; a trained bottleneck keeps scores near its marginal mean mu, so try --top-fraction "
-                    "or -q", f"{cutoff:.6g}", top)
+                    "files; a trained bottleneck keeps scores near its marginal mean mu, so try --top-fraction",
+                    f"{cutoff:.6g}", top)
     else:
         log.info("%d elements (%d bp), %d summits, %d element-gene links", n_elements, total_bp, len(peaks), n_links)
     return {
-        "score_cutoff": cutoff if np.isfinite(cutoff) else None, "n_elements": n_elements, "n_summits": len(peaks),
+        "score_cutoff": cutoff if np.isfinite(cutoff) else None, "n_called": n_called, "n_elements": n_elements,
+        "n_summits": len(peaks),
         "total_bp": total_bp, "n_links": n_links, "outputs": {k: str(v) for k, v in paths.items()},
     }
 
@@ -517,18 +580,35 @@ SCORES = ("auto", "mask", "contribution")
 
 def resolve_score(score: str, readout: str, settings: CallSettings, run_dir: str | os.PathLike) -> str:
     """``mask`` or ``contribution`` for ``--score`` given the model's readout; raises InputError
-    for a contribution score without the additive readout, or -p/-q with contribution scores."""
+    for a contribution score without the additive readout."""
     if score not in SCORES:
         raise InputError(f"--score {score!r}: use one of {', '.join(SCORES)}")
+    with_contributions = readout in ("additive", "factorized")
     if score == "auto":
-        score = "contribution" if readout == "additive" else "mask"
-    if score == "contribution" and readout != "additive":
+        score = "contribution" if with_contributions else "mask"
+    if score == "contribution" and not with_contributions:
         raise InputError(f"--score contribution: the model in {run_dir} has readout {readout!r}, which has no "
-                         "per-bin contributions; use --score mask or train with readout = \"additive\"")
-    if score == "contribution" and (settings.pvalue is not None or settings.qvalue is not None):
-        raise InputError("-p/-q: contribution scores have no null distribution; use --cutoff (a share of the "
-                         "gene's input, e.g. 0.02) or --top-fraction, or --score mask")
+                         "per-bin contributions; use --score mask or train with readout = \"factorized\"")
     return score
+
+
+def _model_hooks(model: Any, data: Any, indices: np.ndarray, settings: CallSettings, score: str, combine: str,
+                 device: Any, batch_size: int, resolution: int) -> tuple[Callable | None, Callable | None]:
+    """call_and_write's model-mode steps: base-pair edges from the dataset's tracks, and p/q
+    from the sequence null (shuffled genomes scored on this process alone)."""
+    from seq2exp_cli import element_edges, element_null
+
+    def refine(regions: ColumnTable, track: ScoreTrack) -> ColumnTable:
+        return element_edges.refine_edges(regions, track.runs, element_edges.dataset_evidence(data), resolution)
+
+    def null(elements: ColumnTable, track: ScoreTrack, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+        result = element_null.sequence_null_pvalues(
+            model, data, track, elements, cutoff, settings.min_length, settings.max_gap, score=score,
+            indices=indices, combine=combine, device=device, batch_size=batch_size,
+            settings=NullSettings(shuffles=settings.null_shuffles, seed=settings.null_seed))
+        return result.pscore, result.qscore
+
+    return (refine if resolution > 1 else None), (null if settings.null_shuffles >= 2 else None)
 
 
 def call_elements_from_model(
@@ -577,11 +657,7 @@ def call_elements_from_model(
         inference.check_compatible(meta, data)
         config = meta.get("model_config") or {}
         score = resolve_score(score, str(config.get("readout", "promoter")), settings, run_dir)
-        try:
-            background = (float(config["mu"]), float(config["sigma"])) if score == "mask" else None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{run_dir}: model config has no mu/sigma ({exc}); retrain with this seq2exp") from exc
-        settings.check(background)
+        settings.check(has_null=True)
         indices = data.indices(split)
         if len(indices) == 0:
             raise InputError(f"{dataset_dir}: no genes in split {split!r}; choose another --split")
@@ -601,7 +677,8 @@ def call_elements_from_model(
             try:
                 if leader:
                     track = combine_gene_scores(data.regions, _merged_masks(stream), data.chrom_sizes, combine,
-                                                blacklist=data.region_blacklist, spill=spill)
+                                                spill=spill, blacklist_bases=getattr(data, "blacklist_mask", None),
+                                                blacklist=getattr(data, "region_blacklist", None))
             finally:
                 for _ in stream:  # every rank takes every round, even after an error here
                     pass
@@ -609,7 +686,10 @@ def call_elements_from_model(
                 raise failures[0]
         if not leader:
             return None
-        summary = call_and_write(track, paths, settings, background, spill=spill, genes=data.genes)
+        refine, element_null = _model_hooks(model, data, indices, settings, score, combine, device, batch_size,
+                                            int(config.get("resolution", 1)))
+        summary = call_and_write(track, paths, settings, spill=spill, genes=data.genes, refine=refine,
+                                 element_null=element_null)
         summary["score"] = score
         return summary
     finally:

@@ -1,8 +1,10 @@
-"""Background statistics for called elements: -log10 p and BH q against the bottleneck's
-marginal Beta, counted per distinct score, and the score cutoff a p/q/fraction threshold means.
+"""Statistics for called elements: the scored bases counted per distinct score (the cutoff a
+``--top-fraction`` means), empirical p-values against pooled null draws, the false discovery
+rate estimated from null calls, and Benjamini-Hochberg q.
 
 The counting works on constant runs (one histogram entry per distinct score), never per base,
-so it costs O(number of runs) for a genome-wide track.
+so it costs O(number of runs) for a genome-wide track. The null draws themselves come from
+``element_null`` (model mode).
 """
 
 from __future__ import annotations
@@ -17,28 +19,6 @@ from seq2exp_cli.errors import InputError
 
 if TYPE_CHECKING:
     from seq2exp_cli.elements import ScoreTrack
-
-# -log10 p is capped here: scores at the very top of the Beta support have p == 0 in float64
-PSCORE_CAP = 1000.0
-
-
-def marginal_beta(mu: float, sigma: float) -> tuple[float, float]:
-    """Parameters (a, b) of the marginal r = Beta(sigma, sigma * (1 - mu) / mu)."""
-    if not (0.0 < mu < 1.0) or not (sigma > 0.0) or not math.isfinite(sigma):
-        raise InputError(f"marginal Beta: mu={mu}, sigma={sigma} out of range; need 0 < mu < 1 and sigma > 0")
-    return float(sigma), float(sigma * (1.0 - mu) / mu)
-
-
-def pscores(values: np.ndarray, mu: float, sigma: float) -> np.ndarray:
-    """-log10 P_r(Z >= value) under r = Beta(sigma, sigma(1-mu)/mu); float64[n], capped at PSCORE_CAP."""
-    from scipy.stats import beta
-
-    a, b = marginal_beta(mu, sigma)
-    v = np.asarray(values, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        out = -beta.logsf(v, a, b) / math.log(10.0)
-    out = np.where(v <= 0.0, 0.0, out)  # P(Z >= 0) = 1
-    return np.clip(np.nan_to_num(out, nan=0.0, posinf=PSCORE_CAP), 0.0, PSCORE_CAP)
 
 
 @dataclass(frozen=True)
@@ -70,44 +50,61 @@ def score_histogram(track: ScoreTrack) -> ScoreHistogram:
     return ScoreHistogram(uniq.astype(np.float32), np.rint(total).astype(np.int64))
 
 
-@dataclass(frozen=True)
-class PQTable:
-    """-log10 p and -log10 q per distinct score (``values`` float32[k] ascending; p, q float64[k])."""
+def empirical_pscores(statistic: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """-log10 p float64[n] of each statistic against pooled null draws (one-sided, large = signal).
 
-    values: np.ndarray
-    pscore: np.ndarray
-    qscore: np.ndarray
-
-    def lookup(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(pscore, qscore) float64[n] of scores[n] that occur in the track (exact float32 match)."""
-        s = np.asarray(scores, dtype=np.float32)
-        idx = np.clip(np.searchsorted(self.values, s), 0, max(len(self.values) - 1, 0))
-        if len(self.values) == 0 or not np.array_equal(self.values[idx], s):
-            raise ValueError("PQTable.lookup: a score is not in the table")
-        return self.pscore[idx], self.qscore[idx]
-
-
-def pq_table(hist: ScoreHistogram, mu: float, sigma: float) -> PQTable:
-    """Benjamini-Hochberg q over the scored bases, counting per distinct score as MACS3 does.
-
-    For the k bases with score >= v (p ascending in rank), -log10 q(v) = -log10 p(v) + log10 k
-    - log10 N, then made monotone from the top score down and floored at 0.
+    p = (1 + #{null >= t}) / (1 + m) for m draws: never 0, and exactly 1 when every draw ties
+    with or beats t (a score that ignores what is tested gives t = null = 0, so p = 1).
     """
-    p = pscores(hist.values, mu, sigma)
-    if len(p) == 0:
-        return PQTable(hist.values, p, p.copy())
-    n = float(hist.total)
-    at_or_above = np.cumsum(hist.counts[::-1])[::-1].astype(np.float64)  # k per value
-    q = p + np.log10(at_or_above) - np.log10(n)
-    # from the highest score downwards, q may never rise: running minimum over descending scores
-    q = np.minimum.accumulate(q[::-1])[::-1]
-    return PQTable(hist.values, p, np.maximum(q, 0.0))
+    t = np.asarray(statistic, np.float64)
+    draws = np.sort(np.asarray(null, np.float64))
+    at_or_above = draws.shape[0] - np.searchsorted(draws, t, side="left")
+    return -np.log10((1.0 + at_or_above) / (1.0 + draws.shape[0]))
 
 
-def cutoff_from_scores(table_values: np.ndarray, table_scores: np.ndarray, threshold: float) -> float:
-    """Smallest track score whose -log10 p (or q) reaches ``threshold``; +inf when none does."""
-    hit = np.flatnonzero(table_scores >= threshold)
-    return float(table_values[hit[0]]) if hit.size else math.inf
+def null_fdr_qscores(statistic: np.ndarray, null: np.ndarray, null_sets: int) -> np.ndarray:
+    """-log10 q float64[n]: the false discovery rate of calling every element whose statistic
+    is >= t, estimated from null sets (each the result of the same calling where nothing is
+    real), made monotone (an element's q is the lowest over thresholds that keep it).
+
+    FDR(t) = ((1 + #{null >= t}) / null_sets) / #{statistic >= t}, capped at 1: the expected
+    number of null calls reaching t over the calls that do, the +1 keeping it conservative.
+    Unlike Benjamini-Hochberg over per-draw p-values, it does not assume that the real calling
+    would make as many calls as a null set when nothing is real.
+    """
+    t = np.asarray(statistic, np.float64)
+    n = t.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    if null_sets < 1:
+        raise ValueError("null_fdr_qscores: need at least one null set")
+    draws = np.sort(np.asarray(null, np.float64))
+    order = np.argsort(-t, kind="stable")  # highest statistic first
+    ranked = t[order]
+    called = np.searchsorted(-ranked, -ranked, side="right")  # #{statistic >= t}, ties included
+    false = (1.0 + draws.shape[0] - np.searchsorted(draws, ranked, side="left")) / null_sets
+    fdr = np.minimum(false / called, 1.0)
+    fdr = np.minimum.accumulate(fdr[::-1])[::-1]  # q(t) = min over thresholds t' <= t
+    q = np.empty(n)
+    q[order] = fdr
+    return np.maximum(-np.log10(q), 0.0)
+
+
+def bh_qscores(pscore: np.ndarray) -> np.ndarray:
+    """-log10 q float64[n], Benjamini-Hochberg over the n tests given as -log10 p (any order).
+
+    q_(i) = min over j >= i of p_(j) n / j (p ascending), capped at 1.
+    """
+    p = 10.0 ** -np.asarray(pscore, np.float64)
+    n = p.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    order = np.argsort(p, kind="stable")
+    ranked = p[order] * n / np.arange(1, n + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    q = np.empty(n)
+    q[order] = np.minimum(ranked, 1.0)
+    return np.maximum(-np.log10(q), 0.0)
 
 
 def cutoff_for_fraction(hist: ScoreHistogram, fraction: float) -> float:

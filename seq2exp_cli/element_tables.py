@@ -16,8 +16,6 @@ from seq2exp_cli.io.bed import ColumnTable
 if TYPE_CHECKING:
     import pandas as pd
 
-    from seq2exp_cli.element_stats import PQTable
-
 
 def _strings(values) -> np.ndarray:
     """object[n] of ``str`` (what the writers format without quoting checks per type)."""
@@ -68,9 +66,11 @@ def element_names(regions: ColumnTable | pd.DataFrame, stem: str) -> list[str]:
     return [f"{stem}_element_{n}" + (_letters(int(s)) if m else "") for n, s, m in zip(number, sub, multi)]
 
 
-def narrowpeak_table(regions: ColumnTable | pd.DataFrame, stem: str, pq: PQTable | None) -> ColumnTable:
+def narrowpeak_table(regions: ColumnTable | pd.DataFrame, stem: str,
+                     pq: tuple[np.ndarray, np.ndarray] | None) -> ColumnTable:
     """narrowPeak rows: score = round(1000 x summit score) clipped to 0..1000, signalValue = mean score,
-    pValue/qValue = -log10 p/q at the summit (-1 without a background), peak = summit offset.
+    pValue/qValue = the element's -log10 p/q per row of ``regions`` (-1 when ``pq`` is None),
+    peak = summit offset.
 
     Returns:
         NARROWPEAK_COLUMNS + ``summit_score`` (float64, for the summits file), one row per
@@ -79,8 +79,8 @@ def narrowpeak_table(regions: ColumnTable | pd.DataFrame, stem: str, pq: PQTable
     n = len(regions)
     start = np.asarray(regions["start"], np.int64)
     summit_score = np.asarray(regions["summit_score"], np.float64)
-    if pq is not None and n:
-        pvalue, qvalue = pq.lookup(np.asarray(regions["summit_score"], np.float32))
+    if pq is not None:
+        pvalue, qvalue = pq
     else:
         pvalue, qvalue = np.full(n, -1.0), np.full(n, -1.0)
     return ColumnTable({

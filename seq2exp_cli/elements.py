@@ -1,9 +1,10 @@
 """Score track -> regulatory elements: the track, regions and summits, cutoff analysis, and the
 track of a score bigWig/bedGraph (model-free mode).
 
-Split by concern: ``element_stats`` (-log10 p/q against the marginal Beta, cutoffs from p/q or a
-fraction), ``element_subpeaks`` (``--call-summits``), ``element_tables`` (names, narrowPeak and
-summit rows); their public names are re-exported here. Tables are
+Split by concern: ``element_stats`` (the cutoff of a top fraction, empirical p and BH q),
+``element_subpeaks`` (``--call-summits``), ``element_tables`` (names, narrowPeak and summit
+rows), whose public names are re-exported here; model mode adds ``element_null`` (the
+sequence null behind p and q) and ``element_edges`` (base-pair edges and summits). Tables are
 :class:`~seq2exp_cli.io.bed.ColumnTable` (numpy columns), so this path never imports pandas;
 :func:`call_regions` gives a DataFrame for callers that want one.
 
@@ -39,14 +40,10 @@ import numpy as np
 # the statistics and output tables live in their own modules; their public names stay
 # importable from here, where callers and tests have always found them
 from seq2exp_cli.element_stats import (  # noqa: F401 -- re-exported
-    PSCORE_CAP,
-    PQTable,
     ScoreHistogram,
+    bh_qscores,
     cutoff_for_fraction,
-    cutoff_from_scores,
-    marginal_beta,
-    pq_table,
-    pscores,
+    empirical_pscores,
     score_histogram,
 )
 from seq2exp_cli.element_subpeaks import split_subpeaks

@@ -7,9 +7,15 @@ score: the maximum of its score track over the element. From these come the prec
 curve, its area (AUPRC, average precision) and the precision at a given recall.
 
 *Calls* — the regions a method actually reports. Precision = share of calls that overlap a
-functional element; recall = share of functional elements overlapped by a call. Calls that
-overlap a planted promoter are set aside for every method alike: promoters are always active and
-every method finds them, so they say nothing about telling enhancers from decoys.
+functional element; recall = share of functional elements overlapped by a call; decoys called =
+share of signal-matched decoys overlapped by a call. Calls that overlap a planted promoter are
+set aside for every method alike: promoters are always active and every method finds them, so
+they say nothing about telling enhancers from decoys.
+
+Two rankings: *element* AUPRC ranks functional elements against signal-matched decoys only
+(chance 0.5 when half are decoys: no signal-based method can beat it); *candidate* AUPRC ranks
+functional elements against every other planted candidate (decoys, closed, insulator, inert and
+orphan elements when the truth has them), with its chance level, the functional share.
 """
 
 from __future__ import annotations
@@ -86,11 +92,14 @@ def call_metrics(calls: pd.DataFrame, elements: pd.DataFrame, promoters: pd.Data
         calls = calls[~overlaps(calls, promoters[["chrom", "start", "end"]].reset_index(drop=True))]
         calls = calls.reset_index(drop=True)
     functional = elements[elements["class"] == "functional"][["chrom", "start", "end"]].reset_index(drop=True)
+    decoys = elements[elements["class"] == "decoy"][["chrom", "start", "end"]].reset_index(drop=True)
     if len(calls) == 0:
-        return {"calls": 0, "precision": 0.0, "recall": 0.0}
+        return {"calls": 0, "precision": 0.0, "recall": 0.0, "decoys_called": 0.0}
     hits = overlaps(calls, functional)
     found = overlaps(functional, calls)
-    return {"calls": int(len(calls)), "precision": float(hits.mean()), "recall": float(found.mean())}
+    decoys_called = float(overlaps(decoys, calls).mean()) if len(decoys) else float("nan")
+    return {"calls": int(len(calls)), "precision": float(hits.mean()), "recall": float(found.mean()),
+            "decoys_called": decoys_called}
 
 
 @dataclass
@@ -114,9 +123,13 @@ def evaluate_method(
     return MethodResult(name, element_scores(elements, read), metrics)
 
 
-def comparison_table(results: list[MethodResult], elements: pd.DataFrame, recall: float) -> pd.DataFrame:
-    """One row per method: calls, call precision and recall, AUPRC, precision at ``recall``."""
-    labels = (elements["class"] == "functional").to_numpy()
+def comparison_table(results: list[MethodResult], elements: pd.DataFrame, recall: float,
+                     fixed_recall: float = 0.7) -> pd.DataFrame:
+    """One row per method: calls, call precision and recall, decoys called, element AUPRC
+    (``auprc``: functional vs decoy), candidate AUPRC (functional vs every other class) with its
+    chance level, and the candidate ranking's precision at ``fixed_recall`` and at ``recall``."""
+    functional = (elements["class"] == "functional").to_numpy()
+    paired = elements["class"].isin(["functional", "decoy"]).to_numpy()
     rows = []
     for result in results:
         calls = result.calls or {}
@@ -125,7 +138,11 @@ def comparison_table(results: list[MethodResult], elements: pd.DataFrame, recall
             "calls": calls.get("calls", np.nan),
             "call_precision": calls.get("precision", np.nan),
             "call_recall": calls.get("recall", np.nan),
-            "auprc": average_precision(labels, result.scores),
-            f"precision_at_recall_{recall:.2f}": precision_at_recall(labels, result.scores, recall),
+            "decoys_called": calls.get("decoys_called", np.nan),
+            "auprc": average_precision(functional[paired], result.scores[paired]),
+            "candidate_auprc": average_precision(functional, result.scores),
+            "candidate_chance": float(functional.mean()) if len(functional) else float("nan"),
+            f"precision_at_recall_{fixed_recall:.2f}": precision_at_recall(functional, result.scores, fixed_recall),
+            f"precision_at_recall_{recall:.2f}": precision_at_recall(functional, result.scores, recall),
         })
     return pd.DataFrame(rows)

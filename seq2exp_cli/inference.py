@@ -407,17 +407,18 @@ class GeneMask:
 
 def default_score(model: torch.nn.Module) -> str:
     """The per-gene score call-elements uses by default: ``contribution`` for a model with the
-    additive readout, else ``mask``."""
+    additive or factorized readout, else ``mask``."""
     config = getattr(_unwrap(model), "config", None)
-    return "contribution" if getattr(config, "readout", "promoter") == "additive" else "mask"
+    return "contribution" if getattr(config, "readout", "promoter") in ("additive", "factorized") else "mask"
 
 
 @torch.no_grad()
 def extract_masks(
     model: torch.nn.Module, dataset: Any, indices: np.ndarray, device: str | torch.device = "cpu",
-    batch_size: int = 8, num_workers: int = 0, score: str = "mask",
+    batch_size: int = 8, num_workers: int = 0, score: str = "mask", shard_indices: bool = True,
 ) -> Iterator[GeneMask]:
-    """Yield a :class:`GeneMask` per gene of this rank's shard of ``indices`` (in order).
+    """Yield a :class:`GeneMask` per gene of this rank's shard of ``indices`` (in order; every
+    gene of ``indices`` when ``shard_indices`` is False).
 
     ``score = "mask"`` uses ``model.mask_scores`` (evaluation-mode mean mask, 0 on blacklisted
     bases, no promoter override); ``"contribution"`` uses ``model.contribution_scores`` (each
@@ -429,7 +430,7 @@ def extract_masks(
     device = resolve_device(device)
     net = _unwrap(model)
     net.eval()
-    mine = shard(indices)
+    mine = shard(indices) if shard_indices else np.asarray(indices, dtype=np.int64)
     if len(mine) == 0:
         return
     window = int(dataset.window)

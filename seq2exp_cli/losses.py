@@ -32,14 +32,18 @@ def prediction_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def seq2exp_loss(output: Any, target: torch.Tensor, kl_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total loss = prediction_loss + kl_weight * mean over labelled samples of output.kl.
+    """Total loss = prediction_loss + kl_weight * mean over labelled samples of output.kl
+    (+ output.penalty, the model's own regulariser, when it has one).
 
-    output: a Seq2ExpOutput (prediction [B], kl [B]); target: [B] (NaN = unlabelled).
+    output: a Seq2ExpOutput (prediction [B], kl [B], penalty scalar or None); target: [B] (NaN = unlabelled).
     Returns (total scalar tensor, {"total", "prediction", "kl"} as floats for logging).
     """
     pred_loss = prediction_loss(output.prediction, target)
     keep = ~torch.isnan(target)
     kl = output.kl[keep].mean() if bool(keep.any()) else output.kl.sum() * 0.0
     total = pred_loss + kl_weight * kl
+    penalty = getattr(output, "penalty", None)
+    if penalty is not None:
+        total = total + penalty
     return total, {"total": float(total.detach()), "prediction": float(pred_loss.detach()),
                    "kl": float(kl.detach())}

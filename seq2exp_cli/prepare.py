@@ -7,6 +7,7 @@ beside the output and renamed into place only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,8 +29,8 @@ from seq2exp_cli.dataset import (
     merge_intervals,
     window_bounds_array,
 )
-from seq2exp_cli.errors import InputError
-from seq2exp_cli.io.atomic import atomic_directory
+from seq2exp_cli.errors import InputError, naming_flag
+from seq2exp_cli.io.atomic import atomic_directory, check_free_space, reserve_file
 from seq2exp_cli.io.chroms import build_alias_map, canonical_chrom_key
 from seq2exp_cli.records import jsonable
 from seq2exp_cli.splits import check_splits, split_auto, split_by_blocks, split_by_chroms, split_from_file
@@ -42,6 +43,8 @@ PROMOTER_HALF_WIDTH = 500
 #: quantile that maps to 1.0 with --normalize quantile
 ROBUST_QUANTILE = 0.99
 FULL_CHECKSUM_LIMIT = 256 * 2**20
+#: track values above this are reported (a coverage or fold-change track stays far below it)
+HUGE_TRACK_VALUE = 1e9
 
 Progress = Callable[[str, int], None]
 
@@ -92,12 +95,27 @@ def prepare_dataset(opts: PrepareOptions, progress: Progress | None = None) -> P
     ``progress(stage, n_done)`` is called as work completes (for the CLI's progress bar).
     Raises :class:`InputError` for every problem a user can fix.
     """
+    _validate_options(opts)
+    with contextlib.ExitStack() as naming:
+        for flag, path in _flagged_inputs(opts):
+            naming.enter_context(naming_flag(flag, path))
+        for _, path in _flagged_inputs(opts):
+            if not path.exists():
+                raise InputError(f"{path}: file not found; check the path")
+        return _prepare(opts, progress)
+
+
+def _flagged_inputs(opts: PrepareOptions) -> list[tuple[str, Path]]:
+    """``(flag, path)`` of every input file."""
+    named = [("--fasta", opts.fasta), ("--genes", opts.genes), *(("--track", p) for _, p in opts.tracks),
+             ("--expression", opts.expression), ("--hic", opts.hic), ("--blacklist", opts.blacklist),
+             ("--split-file", opts.split_file), ("--gene-features", opts.gene_features)]
+    return [(flag, Path(path)) for flag, path in named if path is not None]
+
+
+def _prepare(opts: PrepareOptions, progress: Progress | None) -> Path:
     from seq2exp_cli.io.fasta import FastaReader
 
-    _validate_options(opts)
-    for path in _input_paths(opts):
-        if not path.exists():
-            raise InputError(f"{path}: file not found; check the path")
     with FastaReader(opts.fasta) as fasta:
         chrom_sizes = dict(fasta.chrom_sizes)
         genes, gene_aliases = _load_genes(opts, chrom_sizes)
@@ -109,6 +127,7 @@ def prepare_dataset(opts: PrepareOptions, progress: Progress | None = None) -> P
         )
         track_aliases = _check_track_names(opts, chrom_sizes, genes)
         with atomic_directory(opts.output, force=opts.force) as tmp:
+            check_free_space(tmp, _bytes_needed(opts, total_bp, len(genes)), opts.output)
             arrays = tmp / "arrays"
             arrays.mkdir()
             _write_sequence(fasta, regions, arrays / "seq.u8", total_bp, progress)
@@ -167,6 +186,27 @@ def _validate_options(opts: PrepareOptions) -> None:
         raise InputError("--track name 'hic' is reserved for the Hi-C channel; rename the track")
     if opts.threads < 1:
         raise InputError(f"--threads {opts.threads}: must be at least 1")
+    if opts.window % 100:
+        log.warning("--window %d is not a multiple of 100, the resolution `seq2exp train` uses on a CPU by "
+                    "default; train it with a --resolution that divides %d", opts.window, opts.window)
+
+
+def _bytes_needed(opts: PrepareOptions, total_bp: int, n_genes: int) -> int:
+    """Peak bytes of the dataset while it is built: sequence, raw float32 tracks, stored tracks, Hi-C."""
+    from seq2exp_cli.dataset import hic_bins_for_window
+
+    n_tracks = len(opts.tracks)
+    stored = 4 if opts.normalize == "none" else 2
+    hic = 0
+    if opts.hic is not None or opts.powerlaw_fallback:
+        hic = max(n_genes, 1) * hic_bins_for_window(0, opts.window, opts.hic_resolution)[1] * 4
+    return total_bp * (1 + n_tracks * (4 + stored)) + hic + (1 << 20)  # + tables and manifest
+
+
+def _new_array(path: Path, dtype: Any, shape: tuple[int, ...], label: Path) -> np.memmap:
+    """A writable memmap over space allocated up front: a full disk is an error here, not a SIGBUS later."""
+    reserve_file(path, int(np.prod(shape)) * np.dtype(dtype).itemsize, label)
+    return np.memmap(path, dtype=dtype, mode="r+", shape=shape)
 
 
 def _input_paths(opts: PrepareOptions) -> list[Path]:
@@ -218,6 +258,11 @@ def _load_genes(opts: PrepareOptions, chrom_sizes: dict[str, int]) -> tuple[pd.D
             opts.expression, id_column=opts.expression_id_column, value_column=opts.expression_value_column
         )
         genes = attach_targets(genes, expression, transform=opts.target_transform, source=str(opts.expression))
+        infinite = np.flatnonzero(np.isinf(genes["target"].to_numpy(np.float64)))
+        if infinite.size:
+            row = genes.iloc[int(infinite[0])]
+            raise InputError(f"{opts.expression}: gene {row['gene_id']!r} has an infinite expression value; give a "
+                             "finite number or leave it empty (NA: the gene stays, unlabelled)")
     else:
         genes["target"] = np.nan
     order = {c: k for k, c in enumerate(chrom_sizes)}
@@ -282,7 +327,7 @@ def _regions(genes: pd.DataFrame, chrom_sizes: dict[str, int], window: int) -> p
 
 
 def _write_sequence(fasta, regions: pd.DataFrame, path: Path, total: int, progress: Progress | None) -> None:
-    seq = np.memmap(path, dtype=np.uint8, mode="w+", shape=(total,))
+    seq = _new_array(path, np.uint8, (total,), path)
     for r in regions.itertuples(index=False):
         seq[r.offset : r.offset + r.end - r.start] = fasta.fetch_codes(r.chrom, r.start, r.end)
         if progress:
@@ -304,6 +349,12 @@ def _check_track_names(opts: PrepareOptions, chrom_sizes: dict[str, int], genes:
         finally:
             reader.close()
         maps[name] = {fasta_name: track_name for track_name, fasta_name in alias.items()}
+        shorter = [(f, reader.chrom_sizes[t], chrom_sizes[f]) for f, t in maps[name].items()
+                   if f in gene_chroms and reader.chrom_sizes[t] < chrom_sizes[f]]
+        for fasta_name, track_size, fasta_size in shorter[:3]:
+            log.warning("%s: %s is %d bp in the track but %d bp in the FASTA %s; bases past the track's end "
+                        "read as 0 (is the track from another assembly?)", path, fasta_name, track_size, fasta_size,
+                        opts.fasta)
     return maps
 
 
@@ -321,15 +372,19 @@ def _read_track(
     from seq2exp_cli.io.tracks import open_track
 
     raw_path = arrays / f"{name}.raw.f32"
-    raw = np.memmap(raw_path, dtype=np.float32, mode="w+", shape=(total,))
+    raw = _new_array(raw_path, np.float32, (total,), raw_path)
+    unusual = {"nonfinite": 0, "huge": 0}
 
     def read_chrom(chrom: str) -> int:
         reader = open_track(path, extsize=opts.extsize, shift=opts.shift, min_mapq=opts.min_mapq)
         try:
             done = 0
             for r in regions[regions["chrom"] == chrom].itertuples(index=False):
-                values = reader.read(fasta_to_track[chrom], r.start, r.end)
-                raw[r.offset : r.offset + r.end - r.start] = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+                values = np.asarray(reader.read(fasta_to_track[chrom], r.start, r.end), dtype=np.float32)
+                finite = np.isfinite(values)
+                unusual["nonfinite"] += int(values.size - finite.sum())
+                unusual["huge"] += int((np.abs(values[finite]) > HUGE_TRACK_VALUE).sum())
+                raw[r.offset : r.offset + r.end - r.start] = np.where(finite, values, 0.0)
                 done += r.end - r.start
             return done
         finally:
@@ -341,6 +396,12 @@ def _read_track(
             if progress:
                 progress(f"track {name}", done)
     raw.flush()
+    if unusual["nonfinite"]:
+        log.warning("%s: %d bases hold NaN or infinite values; they are stored as 0 (no signal)", path,
+                    unusual["nonfinite"])
+    if unusual["huge"]:
+        log.warning("%s: %d bases hold values above %.0e (largest %.3g); check the track's units", path,
+                    unusual["huge"], HUGE_TRACK_VALUE, float(np.abs(raw).max()))
     if opts.normalize == "log1p" and total and (raw < 0).any():
         raise InputError(
             f"{path}: {int((raw < 0).sum())} negative values (a log-ratio or z-score track?); "
@@ -359,7 +420,7 @@ def _store_tracks(raw_paths: list[Path], opts: PrepareOptions, arrays: Path, tot
     """
     dtype = np.float32 if opts.normalize == "none" else np.float16
     file_name = "tracks.f32" if dtype == np.float32 else "tracks.f16"
-    out = np.memmap(arrays / file_name, dtype=dtype, mode="w+", shape=(len(raw_paths), total))
+    out = _new_array(arrays / file_name, dtype, (len(raw_paths), total), arrays / file_name)
     metas = []
     for k, ((name, path), raw_path) in enumerate(zip(opts.tracks, raw_paths)):
         raw = np.memmap(raw_path, dtype=np.float32, mode="r", shape=(total,))
@@ -420,7 +481,7 @@ def _write_hic(
     first_bins = starts // bin_size
     _, n_bins, _ = hic_bins_for_window(0, opts.window, bin_size)
     genes["hic_offset"] = starts - first_bins * bin_size
-    out = np.memmap(path, dtype=np.float32, mode="w+", shape=(max(len(genes), 1), n_bins))
+    out = _new_array(path, np.float32, (max(len(genes), 1), n_bins), path)
     anchors = genes["tss"].to_numpy(np.int64) // bin_size
     for chrom in dict.fromkeys(genes["chrom"]):
         sel = np.flatnonzero((genes["chrom"] == chrom).to_numpy())

@@ -23,13 +23,14 @@ from typing import Any
 
 from seq2exp_cli.errors import InputError
 
-#: CPU: the small model at 200-bp bins that the quickstart trains (hard mask, one 48-wide layer,
-#: additive readout whose bin head reads the stem's motif features, max-pooled motif stem).
+#: CPU: the model that learns elements from the sequence without a motif database (k-mer stem,
+#: factorized readout, no mask; docs/method.md and benchmarks/results/bench_accuracy_medium.md),
+#: one small layer at 200-bp bins
 CPU: dict[str, Any] = {
-    "variant": "hard", "resolution": 200, "d_model": 48, "n_layers": 1, "d_state": 8, "expand": 1,
-    "stem_pool": "max", "readout": "additive", "bin_head_stem": True,
-    "lr": 6e-3, "min_lr": 6e-4, "batch_size": 8,
-    "target_steps": 600, "min_epochs": 4, "max_epochs": 30, "eval_per_epoch": 1, "patience": 4,
+    "variant": "nomask", "stem": "kmer", "kmer_size": 6, "kmer_l1": 0.01, "readout": "factorized",
+    "resolution": 200, "d_model": 32, "n_layers": 1, "d_state": 8, "expand": 1,
+    "lr": 3e-3, "min_lr": 3e-4, "batch_size": 16,
+    "target_steps": 1000, "min_epochs": 4, "max_epochs": 30, "eval_per_epoch": 1, "patience": 5,
 }
 #: one GPU: the paper's model at the paper's resolution (1 bp), length sized to the dataset
 GPU: dict[str, Any] = {

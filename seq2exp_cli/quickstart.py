@@ -30,24 +30,18 @@ log = logging.getLogger(__name__)
 #: quickstart trains a fixed number of steps)
 _CPU_RECIPE: dict[str, Any] = {k: v for k, v in preset_values("cpu").items()
                                if k not in (*LENGTH_KEYS, "patience", "min_lr")}
-#: CPU training recipes: small models at coarse resolution so that training fits the budget
-#: (tiny: about a minute for the whole quickstart; small: at most 5 minutes of training).
+#: CPU training recipes: the ``cpu`` preset at the simulation's scale (tiny: about a minute for
+#: the whole quickstart; small: a few minutes of training). No motif database is given: the
+#: simulator's own is the answer's vocabulary ("motifs": None, "noisy" or "exact" in benchmarks).
 RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": {**_CPU_RECIPE, "resolution": 100, "motifs": True, "max_steps": 80, "lr": 3e-3, "eval_every": 40},
-    "small": {**_CPU_RECIPE, "motifs": True, "max_steps": 700, "eval_every": 140},
+    "tiny": {**_CPU_RECIPE, "resolution": 100, "max_steps": 150, "eval_every": 50, "motifs": None},
+    "small": {**_CPU_RECIPE, "max_steps": 600, "eval_every": 100, "motifs": None},
+    "medium": {**_CPU_RECIPE, "max_steps": 1000, "eval_every": 200, "motifs": None},
 }
-#: "motifs": True starts the stem from the simulated species' motif database (inputs/motifs.meme:
-#: the grammar's motifs among never-planted ones, under neutral names), as a user would start from
-#: JASPAR; "readout": "additive" makes every kept bin add to the prediction (docs/method.md).
-#: d_model 48: the database's 16 motifs take 32 filters (both strands), 16 stay free to learn.
-#: variant "hard": in bench_accuracy.py (small, seed 1) its elements rank best (AUPRC 0.90 vs 0.77
-#: for "soft" with the session-3 recipe). "bin_head_stem": a bin's contribution reads the bin's own
-#: motif features (Pearson 0.75 -> 0.81, AUPRC 0.83 -> 0.92 at equal steps); d_state 8 and expand 1
-#: make a step ~25% cheaper; lr 6e-3 (AUPRC 0.92 -> 0.95 at 450 steps); 700 steps (~3.6 min on 2
-#: cores; validation Pearson plateaus from ~400). Every run: benchmarks/results/quickstart_small.md.
-#: the recipe keys that are ModelConfig fields (the rest are training settings)
+#: the recipe keys that are ModelConfig fields (the rest are training settings; "motifs" names a
+#: motif database of the simulation: None, "noisy" or "exact")
 RECIPE_MODEL_KEYS = ("resolution", "d_model", "n_layers", "d_state", "expand", "stem_pool", "readout",
-                     "bin_head_stem")
+                     "bin_head_stem", "stem", "kmer_size", "kmer_l1", "stem_neighbors")
 #: elements are the top 5% of scored bases: a trained bottleneck pulls every score towards its
 #: marginal mean (mu = 0.1), so a fixed cutoff such as 0.5 can leave nothing
 TOP_FRACTION = 0.05
@@ -96,19 +90,19 @@ def run_quickstart(
         dataset = in_fresh_process(prepare_simulated, inputs, manifest, out / "dataset")
     with timed("train"):
         train_simulated(dataset, out / "model", recipe, seed, device, variant=recipe["variant"],
-                        motifs=inputs / manifest["files"]["motifs"] if recipe.get("motifs") else None)
+                        motifs=motif_file(inputs, manifest, recipe.get("motifs")))
     with timed("predict"):
         expression = predict_test(out / "model", dataset, out / "predictions.tsv", device)
     with timed("call-elements"):
         files.update(call_simulated(out / "model", dataset, out / "elements.bed", device))
         methods = {f"seq2exp ({recipe['variant']})": files}
-        if recipe.get("readout") == "additive" and recipe["variant"] in ("soft", "hard"):
+        if recipe.get("readout") in ("additive", "factorized") and recipe["variant"] in ("soft", "hard"):
             # the default score is each bin's share of the gene's input; the bottleneck's own mask
             # is the paper's element score, so the table shows both
             methods[f"seq2exp ({recipe['variant']}), bottleneck mask"] = call_simulated(
                 out / "model", dataset, out / "elements_mask.bed", device, score="mask")
     with timed("evaluate"):
-        table = evaluate_simulated(inputs, manifest, methods, out)
+        table = evaluate_simulated(inputs, manifest, methods, out, chroms=held_out_chroms(manifest))
     files["locus_plot"] = _locus_plot(out, dataset, inputs, files, device)
     result = QuickstartResult(out, expression, table, files, seconds)
     write_summary(result, sim)
@@ -181,9 +175,13 @@ def train_simulated(
     model_factory = None
     if motifs is not None:
         from seq2exp_cli.io.motifs import read_meme
-        from seq2exp_cli.model.motif_init import seeded_model_factory
+        from seq2exp_cli.model.motif_init import choose_motifs, fit_motif_channels, seeded_model_factory
 
-        model_factory = seeded_model_factory(*read_meme(motifs), source=str(motifs))
+        database, background = read_meme(motifs)
+        # as train --motifs does: the motifs enriched in accessible bases, within the stem's width
+        chosen, _ = choose_motifs(database, background, data, model_config, str(motifs))
+        fit_motif_channels(model_config, len(chosen))
+        model_factory = seeded_model_factory(chosen, background, source=str(motifs))
     train_config = TrainConfig(
         lr=recipe["lr"], min_lr=recipe["lr"] / 10, max_steps=recipe["max_steps"], batch_size=recipe["batch_size"],
         eval_every=recipe["eval_every"], checkpoint_every=recipe["eval_every"], seed=seed, device=device,
@@ -192,6 +190,18 @@ def train_simulated(
     prepare_run_dir(run_dir, force=True, resume=False)
     fit(data, run_dir, model_config, train_config, command=["seq2exp", "quickstart", f"(train {variant})"],
         model_factory=model_factory)
+
+
+def motif_file(inputs: Path, manifest: dict, condition: str | None) -> Path | None:
+    """The simulation's motif database for a motif condition: None (no database), "noisy" (the
+    grammar hidden among never-planted PWMs) or "exact" (the grammar alone; an upper bound)."""
+    if not condition or condition == "none":
+        return None
+    key = {"noisy": "motifs_noisy", "exact": "motifs_exact"}.get(condition)
+    if key is None or key not in manifest["files"]:
+        raise InputError(f"motif condition {condition!r}: use none, noisy or exact (simulation files: "
+                         f"{sorted(manifest['files'])})")
+    return inputs / manifest["files"][key]
 
 
 def predict_test(run_dir: Path, dataset_dir: Path, out: Path, device: str) -> dict[str, float]:
@@ -271,43 +281,87 @@ def _interval_reader(table: pd.DataFrame):
     return read
 
 
-def simulated_truth(inputs: Path, manifest: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Planted elements (chrom, start, end, class) and promoters (chrom, start, end)."""
+def simulated_truth(inputs: Path, manifest: dict, chroms: list[str] | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Planted candidates (chrom, start, end, class: every class of truth_candidates.bed, or
+    functional/decoy from truth_elements.bed in older simulations) and promoters (chrom, start,
+    end), on ``chroms`` only when given."""
     names = manifest["files"]
-    truth = pd.read_csv(inputs / names["truth_elements"], sep="\t", header=None, dtype={0: str})
+    if "truth_candidates" in names:
+        truth = pd.read_csv(inputs / names["truth_candidates"], sep="\t", header=None, dtype={0: str})
+    else:
+        truth = pd.read_csv(inputs / names["truth_elements"], sep="\t", header=None, dtype={0: str})
     elements = truth.iloc[:, [0, 1, 2, 6]].set_axis(["chrom", "start", "end", "class"], axis=1)
     promoters = pd.read_csv(inputs / names["truth_promoters"], sep="\t", header=None, dtype={0: str})
-    return elements, promoters.iloc[:, :3].set_axis(["chrom", "start", "end"], axis=1)
+    promoters = promoters.iloc[:, :3].set_axis(["chrom", "start", "end"], axis=1)
+    if chroms is not None:
+        elements = elements[elements["chrom"].isin(chroms)].reset_index(drop=True)
+        promoters = promoters[promoters["chrom"].isin(chroms)].reset_index(drop=True)
+    return elements, promoters
 
 
-def evaluate_simulated(
-    inputs: Path, manifest: dict, methods: dict[str, dict[str, Path]], out: Path
-) -> pd.DataFrame:
-    """Compare model call sets (``{name: call-elements paths}``) with a DNase threshold at the
-    first method's number of distal base pairs and, when installed, MACS3, against the truth."""
-    from seq2exp_cli.evaluation import comparison_table, evaluate_method, overlaps
+def held_out_chroms(manifest: dict) -> list[str]:
+    """The simulation's test chromosomes: no gene on them was trained on or used for selection."""
+    return list(manifest["split"]["test"])
+
+
+def peer_results(inputs: Path, manifest: dict, target_bp: int, out: Path, chroms: list[str] | None = None) -> list:
+    """The peak-caller rows: a DNase threshold at ``target_bp`` distal base pairs (genome-wide)
+    and, when installed, ``macs3 callpeak`` on the simulated DNase reads."""
+    from seq2exp_cli.evaluation import evaluate_method
     from seq2exp_cli.io.bigwig import BigWigTrack
-    from seq2exp_cli.io.intervals import read_bed_intervals
 
     names = manifest["files"]
-    elements, promoters = simulated_truth(inputs, manifest)
+    elements, promoters = simulated_truth(inputs, manifest, chroms)
     results = []
-    target_bp = None
-    for name, files in methods.items():
-        calls = read_bed_intervals(files["narrowPeak"])
-        if target_bp is None:  # equal sparsity with the first (main) method, promoters aside
-            distal = calls[~overlaps(calls, promoters)] if len(calls) else calls
-            target_bp = int((distal["end"] - distal["start"]).sum()) or 1
-        with BigWigTrack(files["bigwig"]) as track:
-            results.append(evaluate_method(name, elements, track.read, calls, promoters))
+    dnase_calls = dnase_threshold_calls(inputs / names["dnase"], max(target_bp, 1))
     with BigWigTrack(inputs / names["dnase"]) as dnase:
-        results.append(evaluate_method("DNase threshold, equal bp", elements, dnase.read,
-                                       dnase_threshold_calls(inputs / names["dnase"], target_bp or 1), promoters))
+        results.append(evaluate_method("DNase threshold, equal bp", elements, dnase.read, _on(dnase_calls, chroms),
+                                       promoters))
     genome_size = int(sum(manifest["chrom_sizes"].values()))
     peaks = macs3_peaks(inputs / names["dnase_reads"], genome_size, out / "macs3")
     if peaks is not None:
         results.append(evaluate_method("MACS3 callpeak (DNase reads)", elements, _interval_reader(peaks),
-                                       peaks, promoters))
+                                       _on(peaks, chroms), promoters))
+    return results
+
+
+def _on(calls: pd.DataFrame, chroms: list[str] | None) -> pd.DataFrame:
+    return calls if chroms is None else calls[calls["chrom"].isin(chroms)].reset_index(drop=True)
+
+
+def distal_bp(narrowpeak: Path, inputs: Path, manifest: dict) -> int:
+    """Base pairs of a call set outside planted promoters, genome-wide (the equal-budget target)."""
+    from seq2exp_cli.evaluation import overlaps
+    from seq2exp_cli.io.intervals import read_bed_intervals
+
+    _, promoters = simulated_truth(inputs, manifest)
+    calls = read_bed_intervals(narrowpeak)
+    distal = calls[~overlaps(calls, promoters)] if len(calls) else calls
+    return int((distal["end"] - distal["start"]).sum()) or 1
+
+
+def evaluate_simulated(
+    inputs: Path, manifest: dict, methods: dict[str, dict[str, Path]], out: Path,
+    chroms: list[str] | None = None, peers: list | None = None,
+) -> pd.DataFrame:
+    """Compare model call sets (``{name: call-elements paths}``) with a DNase threshold at the
+    first method's number of distal base pairs and, when installed, MACS3, against the truth
+    (on ``chroms`` only when given; ``peers`` reuses :func:`peer_results` rows)."""
+    from seq2exp_cli.evaluation import comparison_table, evaluate_method
+    from seq2exp_cli.io.bigwig import BigWigTrack
+    from seq2exp_cli.io.intervals import read_bed_intervals
+
+    elements, promoters = simulated_truth(inputs, manifest, chroms)
+    results = []
+    for name, files in methods.items():
+        calls = _on(read_bed_intervals(files["narrowPeak"]), chroms)
+        with BigWigTrack(files["bigwig"]) as track:
+            results.append(evaluate_method(name, elements, track.read, calls, promoters))
+    if peers is None:
+        first = next(iter(methods.values()))["narrowPeak"]
+        peers = peer_results(inputs, manifest, distal_bp(first, inputs, manifest), out, chroms)
+    results += peers
     # precision of every method's ranking at the recall the peak caller's calls reach
     reference = results[-1].calls["recall"] if results[-1].calls else 0.5
     return comparison_table(results, elements, recall=max(reference, 0.05))
@@ -347,20 +401,27 @@ def format_table(result: QuickstartResult) -> str:
         f"Spearman {e.get('spearman', float('nan')):.3f}, MSE {e.get('mse', float('nan')):.3f}",
         "",
     ]
-    table = result.elements
-    recall_column = [c for c in table.columns if c.startswith("precision_at_recall_")][0]
-    header = ["method", "calls", "precision", "recall", "AUPRC", f"precision @ recall {recall_column[-4:]}"]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    for values in table.to_dict(orient="records"):
-        lines.append(
-            f"| {values['method']} | {int(values['calls']) if np.isfinite(values['calls']) else '-'} | "
-            f"{values['call_precision']:.3f} | {values['call_recall']:.3f} | {values['auprc']:.3f} | "
-            f"{values[recall_column]:.3f} |"
-        )
-    lines += ["", "Calls overlapping planted promoters are set aside for every method; AUPRC ranks planted",
-              "functional elements against signal-matched decoys by each method's maximum score over them."]
+    lines += element_table_lines(result.elements)
+    lines += ["", "Elements on the held-out chromosomes. Calls overlapping planted promoters are set aside for",
+              "every method. AUPRC ranks functional elements against signal-matched decoys (chance 0.5);",
+              "candidate AUPRC against every other planted candidate (chance in brackets)."]
     return "\n".join(lines)
+
+
+def element_table_lines(table: pd.DataFrame) -> list[str]:
+    """Markdown rows of an evaluate_simulated table."""
+    recall_columns = [c for c in table.columns if c.startswith("precision_at_recall_")]
+    header = ["method", "calls", "precision", "recall", "decoys called", "AUPRC", "candidate AUPRC"]
+    header += [f"precision @ recall {c[-4:]}" for c in recall_columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for v in table.to_dict(orient="records"):
+        calls = int(v["calls"]) if np.isfinite(v["calls"]) else "-"
+        cells = [v["method"], calls, f"{v['call_precision']:.3f}", f"{v['call_recall']:.3f}",
+                 f"{v['decoys_called']:.2f}", f"{v['auprc']:.3f}",
+                 f"{v['candidate_auprc']:.3f} ({v['candidate_chance']:.2f})"]
+        cells += [f"{v[c]:.3f}" for c in recall_columns]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return lines
 
 
 def write_summary(result: QuickstartResult, sim: dict | None = None) -> None:

@@ -1,7 +1,8 @@
 """Output files of ``seq2exp simulate``: names, truth-table columns and the text writers.
 
 The binary formats (FASTA, bigWig, .cool, Juicer dumps) go through ``seq2exp_cli.io``; this
-module writes the annotation, expression, reads, truth tables and ``simulation.json`` content.
+module writes the annotation, expression, reads, truth tables, motif databases and the
+``simulation.json`` content.
 Floats are written with a fixed format so the same seed gives the same bytes.
 """
 
@@ -15,11 +16,13 @@ import numpy as np
 import pandas as pd
 
 from seq2exp_cli import __version__
-from seq2exp_cli import simulate_genome as sg
 from seq2exp_cli.records import jsonable
+from seq2exp_cli.simulate_grammar import Grammar, motif_databases
+from seq2exp_cli.simulate_layout import CLASSES
 
 if TYPE_CHECKING:
-    from seq2exp_cli.simulate import ChromSim, SimParams
+    from seq2exp_cli.simulate import ChromSim
+    from seq2exp_cli.simulate_params import SimParams
 
 FILES = {
     "fasta": "genome.fa",
@@ -34,19 +37,32 @@ FILES = {
     "blacklist": "blacklist.bed",
     "dnase_reads": "dnase_reads.bed",
     "truth_elements": "truth_elements.bed",
+    "truth_candidates": "truth_candidates.bed",
     "truth_links": "truth_links.tsv",
     "truth_genes": "truth_genes.tsv",
     "truth_promoters": "truth_promoters.bed",
     "truth_motifs": "truth_motifs.bed",
-    "motifs": "motifs.meme",
+    "truth_grammar": "truth_grammar.tsv",
+    "motifs_exact": "motifs_exact.meme",
+    "motifs_noisy": "motifs_noisy.meme",
+    "motifs": "motifs_noisy.meme",  # the database a user would bring: the noisy one
     "manifest": "simulation.json",
 }
 TRUTH_ELEMENT_COLUMNS = [
     "chrom", "start", "end", "name", "score", "strand", "class", "activity",
     "motif_content", "n_activators", "n_repressors",
 ]
+#: truth_elements.bed holds the functional and decoy candidates only (its classes since format 1)
+ELEMENT_FILE_CLASSES = ("functional", "decoy")
+TRUTH_CANDIDATE_COLUMNS = [
+    "chrom", "start", "end", "name", "score", "strand", "class", "n_activators", "effect_max",
+    "activity", "motif_content", "n_repressors", "n_insulators", "genes_in_reach",
+]
+TRUTH_GRAMMAR_COLUMNS = ["name", "kind", "consensus", "weight", "exact_id", "noisy_id"]
 TRUTH_PROMOTER_COLUMNS = ["chrom", "start", "end", "name", "score", "strand", "activity", "motif_content", "cpg_island"]
 TRUTH_MOTIF_COLUMNS = ["chrom", "start", "end", "name", "score", "strand", "region", "kind", "mismatches"]
+
+
 def _tsv(df: pd.DataFrame, path: Path, header: bool = True) -> None:
     # fixed float format: identical bytes across runs and platforms
     df.to_csv(path, sep="\t", index=False, header=header, float_format="%.6g", lineterminator="\n")
@@ -92,24 +108,29 @@ def write_tables(tmp: Path, chroms: list[ChromSim], genes: pd.DataFrame, sizes: 
     _tsv(truth_genes, tmp / FILES["truth_genes"])
     blk = pd.DataFrame([(c.name, s, e) for c in chroms for s, e in c.blacklist], columns=["chrom", "start", "end"])
     _tsv(blk, tmp / FILES["blacklist"], header=False)
-    _tsv(pd.concat([c.elements[TRUTH_ELEMENT_COLUMNS] for c in chroms]), tmp / FILES["truth_elements"], header=False)
+    candidates = pd.concat([c.elements for c in chroms])
+    elements = candidates[candidates["class"].isin(ELEMENT_FILE_CLASSES)]
+    _tsv(elements[TRUTH_ELEMENT_COLUMNS], tmp / FILES["truth_elements"], header=False)
+    _tsv(candidates[TRUTH_CANDIDATE_COLUMNS], tmp / FILES["truth_candidates"], header=False)
     _tsv(pd.concat([c.promoters[TRUTH_PROMOTER_COLUMNS] for c in chroms]), tmp / FILES["truth_promoters"],
          header=False)
     _tsv(pd.concat([c.motifs for c in chroms]), tmp / FILES["truth_motifs"], header=False)
     _tsv(pd.concat([c.links for c in chroms]), tmp / FILES["truth_links"])
-    reads = pd.concat([
-        pd.DataFrame({"chrom": c.name, "start": c.reads["start"], "end": c.reads["end"], "name": ".",
-                      "score": 0, "strand": np.where(c.reads["strand"] > 0, "+", "-")})
-        for c in chroms
-    ])
-    _tsv(reads, tmp / FILES["dnase_reads"], header=False)
+    # millions of integer rows: f-strings write them ~2.5x faster than DataFrame.to_csv
+    with open(tmp / FILES["dnase_reads"], "w", encoding="ascii") as out:
+        for c in chroms:
+            strand = np.where(c.reads["strand"].to_numpy() > 0, "+", "-").tolist()
+            out.write("".join([f"{c.name}\t{s}\t{e}\t.\t0\t{d}\n" for s, e, d in zip(
+                c.reads["start"].tolist(), c.reads["end"].tolist(), strand)]))
 
 
 def write_manifest_dict(
-    seed: int, p: SimParams, sizes: dict[str, int], split: dict, chroms: list[ChromSim], genes: pd.DataFrame,
-    seconds: float, seconds_generate: float,
+    seed: int, p: SimParams, grammar: Grammar, databases: dict[str, dict[str, str]], sizes: dict[str, int],
+    split: dict, chroms: list[ChromSim], genes: pd.DataFrame, seconds: float, seconds_generate: float,
 ) -> dict:
-    """The simulation.json content: parameters, split, files, formula, counts, prepare command."""
+    """The simulation.json content: parameters, split, files, formula, grammar, counts, prepare command.
+
+    ``databases``: per condition (exact, noisy), grammar motif name -> id in that file."""
     elements = pd.concat([c.elements for c in chroms])
     links = pd.concat([c.links for c in chroms])
     comp = {k: float(np.average([c.composition[k] for c in chroms], weights=list(sizes.values())))
@@ -125,7 +146,7 @@ def write_manifest_dict(
     )
     return {
         "format": "seq2exp-simulation",
-        "format_version": 1,
+        "format_version": 2,
         "seq2exp_version": __version__,
         "seed": seed,
         "scale": p.scale,
@@ -136,6 +157,8 @@ def write_manifest_dict(
         "files": files,
         "columns": {
             "truth_elements": TRUTH_ELEMENT_COLUMNS,
+            "truth_candidates": TRUTH_CANDIDATE_COLUMNS,
+            "truth_grammar": TRUTH_GRAMMAR_COLUMNS,
             "truth_promoters": TRUTH_PROMOTER_COLUMNS,
             "truth_motifs": TRUTH_MOTIF_COLUMNS,
             "dnase_reads": ["chrom", "start", "end", "name", "score", "strand"],
@@ -143,18 +166,25 @@ def write_manifest_dict(
         "expression": {
             "units": "TPM-like; model target is log10(1 + value) (prepare --target-transform log10p1)",
             "formula": "value = tpm_scale * (basal + promoter_weight * a_g * M_g + sum effect) "
-            "* 10 ** (noise_sd_log10 * z); effect = activity * contact * motif_content",
+            "* 10 ** (noise_sd_log10 * z); effect = activity * contact * motif_content"
+            + ("; null_distal: every distal effect is 0 (other genes' promoters included)" if p.null_distal else ""),
             "contact": "(1 + |distance| / contact_d0) ** -contact_gamma * insulation ** tad_boundaries_crossed",
             "reach": "start >= tss - window // 2 + 1 and end <= tss + window // 2",
         },
-        "motifs": [asdict(m) for m in sg.MOTIFS],
+        "null_distal": p.null_distal,
+        "motifs": [{**m, "exact_id": databases["exact"][m["name"]], "noisy_id": databases["noisy"][m["name"]]}
+                   for m in grammar.to_records()],
+        "motif_conditions": {
+            "none": None, "exact": FILES["motifs_exact"], "noisy": FILES["motifs_noisy"],
+            "noisy_distractors": p.database_distractors,
+        },
         "params": jsonable(asdict(p)),
         "counts": {
             "chromosomes": len(sizes),
             "genes": len(genes),
-            "elements": len(elements),
-            "functional": int((elements["class"] == "functional").sum()),
-            "decoy": int((elements["class"] == "decoy").sum()),
+            "candidates": len(elements),
+            "elements": int(elements["class"].isin(ELEMENT_FILE_CLASSES).sum()),
+            **{cls: int((elements["class"] == cls).sum()) for cls in CLASSES},
             "links": len(links),
             "dnase_reads": int(sum(len(c.reads) for c in chroms)),
             "hic_pixels": int(sum(len(c.pixels) for c in chroms)),
@@ -165,29 +195,17 @@ def write_manifest_dict(
     }
 
 
-#: never-planted motifs in the simulated motif database (a real database, JASPAR say, holds
-#: mostly motifs that do nothing in a given cell type)
-N_DATABASE_DISTRACTORS = 10
+def write_databases(tmp: Path, seed: int, grammar: Grammar, p: SimParams) -> dict[str, dict[str, str]]:
+    """motifs_exact.meme, motifs_noisy.meme and truth_grammar.tsv; returns, per condition, each
+    grammar motif's id in that file."""
+    from seq2exp_cli.io.motifs import Motif, write_meme
 
-
-def motif_database(mutation_prob: float) -> list:
-    """The simulated species' motif database: the grammar's motifs, as the PWMs their planted
-    copies imply (consensus 1 - p/4 ... see docs/simulator.md), and N_DATABASE_DISTRACTORS
-    random 12-mers that are never planted, all under neutral names (SIM01..) in a fixed
-    shuffled order, so neither a name nor a position says which motifs act or how."""
-    from seq2exp_cli.io.motifs import ALPHABET, Motif
-
-    rng = np.random.default_rng(20250401)  # fixed: the database belongs to the species, not the run
-    consensi = [m.consensus for m in sg.MOTIFS]
-    while len(consensi) < len(sg.MOTIFS) + N_DATABASE_DISTRACTORS:
-        candidate = "".join(rng.choice(list(ALPHABET), sg.MOTIF_LEN))
-        if candidate not in consensi:
-            consensi.append(candidate)
-    other = mutation_prob / sg.MOTIF_LEN / 3  # one substitution with probability p, at one of 12 positions
-    motifs = []
-    for n, k in enumerate(rng.permutation(len(consensi))):
-        probs = np.full((sg.MOTIF_LEN, 4), other)
-        for j, base in enumerate(consensi[k]):
-            probs[j, ALPHABET.index(base)] = 1.0 - 3 * other
-        motifs.append(Motif(f"SIM{n + 1:02d}", probs))
-    return motifs
+    dbs = motif_databases(seed, grammar, p.motif_mutation_prob, p.database_distractors)
+    ids = {}
+    for condition, entries in dbs.items():
+        write_meme(tmp / FILES[f"motifs_{condition}"], [Motif(e.motif_id, e.probs) for e in entries])
+        ids[condition] = {e.source: e.motif_id for e in entries if e.source != "distractor"}
+    table = pd.DataFrame(grammar.to_records()).assign(
+        exact_id=lambda t: t["name"].map(ids["exact"]), noisy_id=lambda t: t["name"].map(ids["noisy"]))
+    _tsv(table[TRUTH_GRAMMAR_COLUMNS], tmp / FILES["truth_grammar"])
+    return ids

@@ -11,60 +11,24 @@ Composition model (why each step exists):
   the human genome lost its CpGs; the observed/expected CpG ratio ends near 0.25;
 - CpG islands: some promoters get a GC-rich, non-depleted stretch, like real promoters;
 - repeats: diverged copies of a small fixed repeat library, soft-masked (lower case);
-- motifs: fixed consensus strings planted with at most one substitution; the regions that
-  carry motifs are cleaned of any accidental near-match (<= 1 mismatch) of any motif, so the
-  planted instances are exactly the motif content the truth files report.
+- motifs: the consensus strings of the seed's grammar (``simulate_grammar``) planted with at
+  most one substitution; the regions that carry motifs are cleaned of any accidental
+  near-match (<= 1 mismatch) of any motif, so the planted instances are exactly the motif
+  content the truth files report.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from seq2exp_cli.simulate_grammar import MOTIF_LEN, Grammar
 
 UPPER = np.frombuffer(b"ACGTN", dtype=np.uint8)
 LOWER = np.frombuffer(b"acgtn", dtype=np.uint8)
 N_CODE = 4
 MOTIF_SLOT = 16  # motif length 12 + 4 bp spacer: planted instances never overlap
 
-
-@dataclass(frozen=True)
-class Motif:
-    """A transcription-factor-like motif of the simulator's grammar.
-
-    Attributes:
-        name: short identifier used in truth files.
-        kind: ``"activator"`` (adds ``weight`` to a region's motif content) or
-            ``"repressor"`` (subtracts it).
-        consensus: upper-case ACGT string (length 12).
-        weight: contribution to motif content.
-    """
-
-    name: str
-    kind: str
-    consensus: str
-    weight: float
-
-    @property
-    def codes(self) -> np.ndarray:
-        """uint8[k] base codes of the consensus."""
-        return encode(self.consensus)
-
-
-# Fixed grammar. Pairwise distances (both strands, shifts up to 3 bp counted as mismatches)
-# are >= 4, so a <= 1-mismatch scan never confuses two motifs.
-MOTIFS: tuple[Motif, ...] = (
-    Motif("act1", "activator", "TGACTCAGCAAT", 1.0),
-    Motif("act2", "activator", "GGGAATTTCCAC", 0.8),
-    Motif("act3", "activator", "AGATAAGGATTA", 0.6),
-    Motif("act4", "activator", "CACCTGCTTTGT", 1.2),
-    Motif("rep1", "repressor", "TTCCATGTCAAG", 0.8),
-    Motif("rep2", "repressor", "AATGCAAATGAC", 1.0),
-)
-ACTIVATORS = tuple(i for i, m in enumerate(MOTIFS) if m.kind == "activator")
-REPRESSORS = tuple(i for i, m in enumerate(MOTIFS) if m.kind == "repressor")
-MOTIF_LEN = len(MOTIFS[0].consensus)
 
 # The repeat library is part of the simulated "species", not of one run: built from a fixed
 # seed so every simulation shares the same families.
@@ -198,12 +162,12 @@ def insert_repeats(
         lower[s : s + copy.size] = True
 
 
-def motif_instance(rng: np.random.Generator, motif: int, mutation_prob: float) -> tuple[np.ndarray, int, int]:
-    """One planted copy of ``MOTIFS[motif]``: (codes[k] as on the + strand, strand +1/-1, mismatches).
-
-    With probability ``mutation_prob`` one random position is substituted.
-    """
-    codes = MOTIFS[motif].codes.copy()
+def motif_instance(
+    rng: np.random.Generator, grammar: Grammar, motif: int, mutation_prob: float
+) -> tuple[np.ndarray, int, int]:
+    """One planted copy of ``grammar.motifs[motif]``: (codes[k] as on the + strand, strand +1/-1,
+    mismatches). With probability ``mutation_prob`` one random position is substituted."""
+    codes = grammar.motifs[motif].codes.copy()
     mism = 0
     if rng.random() < mutation_prob:
         pos = int(rng.integers(codes.size))
@@ -213,20 +177,24 @@ def motif_instance(rng: np.random.Generator, motif: int, mutation_prob: float) -
     return (codes if strand == 1 else revcomp(codes)), strand, mism
 
 
-_PATTERNS = np.stack([p for m in MOTIFS for p in (m.codes, revcomp(m.codes))])  # (2M, k)
-
-
-def near_hits(codes: np.ndarray, max_mismatch: int = 1) -> np.ndarray:
-    """Start offsets (int64[h]) of windows within ``max_mismatch`` of any motif, either strand."""
+def near_hits(codes: np.ndarray, grammar: Grammar, max_mismatch: int = 1) -> np.ndarray:
+    """Start offsets (int64[h]) of windows within ``max_mismatch`` of any grammar motif, either strand."""
     if codes.size < MOTIF_LEN:
         return np.zeros(0, dtype=np.int64)
     win = sliding_window_view(codes, MOTIF_LEN)  # (n-k+1, k)
-    mism = (win[:, None, :] != _PATTERNS[None, :, :]).sum(axis=2)  # (n-k+1, 2M)
-    return np.flatnonzero((mism <= max_mismatch).any(axis=1)).astype(np.int64)
+    if max_mismatch <= 1:  # pigeonhole pre-filter: one half of the window matches exactly
+        left, right, place = grammar.half_tables
+        half = place.size
+        cand = np.flatnonzero(left[win[:, :half].astype(np.int64) @ place] | right[win[:, half:].astype(np.int64) @ place])
+    else:
+        cand = np.arange(win.shape[0])
+    mism = (win[cand][:, None, :] != grammar.patterns[None, :, :]).sum(axis=2)  # (candidates, 2M)
+    return cand[(mism <= max_mismatch).any(axis=1)].astype(np.int64)
 
 
 def plant_region(
     rng: np.random.Generator,
+    grammar: Grammar,
     codes: np.ndarray,
     lower: np.ndarray,
     start: int,
@@ -236,7 +204,8 @@ def plant_region(
     refill: tuple[float, float],
     max_tries: int = 50,
 ) -> list[tuple[int, int, int, int]]:
-    """Plant ``motifs`` in ``codes[start:end]`` (in place) and clean accidental near-matches.
+    """Plant ``motifs`` (indices into ``grammar.motifs``) in ``codes[start:end]`` (in place) and
+    clean accidental near-matches.
 
     Each motif goes to its own 16-bp slot (random slots, random 0-3 bp offset). When the
     region also holds a <= 1-mismatch match of any motif that was not planted, its
@@ -263,19 +232,13 @@ def plant_region(
         planted = []
         for m, slot in zip(motifs, slots):
             off = int(slot) * MOTIF_SLOT + int(rng.integers(0, MOTIF_SLOT - MOTIF_LEN + 1))
-            inst, strand, mism = motif_instance(rng, m, mutation_prob)
+            inst, strand, mism = motif_instance(rng, grammar, m, mutation_prob)
             region[off : off + MOTIF_LEN] = inst
             planted.append((m, start + off, strand, mism))
-        hits = set(near_hits(region).tolist())
+        hits = set(near_hits(region, grammar).tolist())
         if hits <= {p[1] - start for p in planted}:
             return planted
     raise ValueError(f"could not clean motif near-matches from region {start}-{end}")
-
-
-def motif_content(motifs: list[int]) -> float:
-    """max(0, sum of activator weights - sum of repressor weights) over planted motif indices."""
-    total = sum(MOTIFS[m].weight * (1.0 if MOTIFS[m].kind == "activator" else -1.0) for m in motifs)
-    return max(0.0, float(total))
 
 
 def composition(codes: np.ndarray) -> dict[str, float]:

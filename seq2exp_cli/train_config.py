@@ -5,6 +5,7 @@ re-exports it."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,14 +66,15 @@ class TrainConfig:
         if unknown:
             raise InputError(f"{source}: unknown training key(s) {unknown}; valid keys are {sorted(known)}")
         values = dict(values)
-        if "betas" in values:
+        if isinstance(values.get("betas"), (list, tuple)) and all(_is_number(b) for b in values["betas"]):
             values["betas"] = tuple(float(b) for b in values["betas"])
         config = cls(**values)
         config.validate(source)
         return config
 
     def validate(self, source: str = "training config") -> None:
-        """Raise :class:`InputError` for values that cannot work."""
+        """Raise :class:`InputError` for values that cannot work (wrong types, NaN, out of range)."""
+        self._check_types(source)
         positive = ("lr", "batch_size", "max_steps", "eval_every", "checkpoint_every")
         for name in positive:
             if getattr(self, name) is None or getattr(self, name) <= 0:
@@ -91,3 +93,34 @@ class TrainConfig:
             raise InputError(f"{source}: max_shift = {self.max_shift}; it must be >= 0 (0 = off)")
         if self.warmup_steps < 0 or self.num_workers < 0 or self.weight_decay < 0 or self.grad_clip < 0:
             raise InputError(f"{source}: warmup_steps, num_workers, weight_decay and grad_clip must be >= 0")
+        if not all(0 <= b < 1 for b in self.betas) or len(self.betas) != 2:
+            raise InputError(f"{source}: betas = {list(self.betas)}; give two numbers in [0, 1), e.g. [0.9, 0.95]")
+
+    def _check_types(self, source: str) -> None:
+        """Each value has its field's type (an int where a float is wanted is fine) and is finite."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = str(f.type)
+            optional = "None" in kind
+            if value is None and optional:
+                continue
+            if f.name == "betas":
+                ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
+                expected = "a list of two numbers"
+            elif kind.startswith("float"):
+                ok, expected = _is_number(value), "a number"
+            elif kind.startswith("int"):
+                ok, expected = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+            elif kind.startswith("str"):
+                ok, expected = isinstance(value, str), "a string"
+            else:
+                continue
+            if not ok:
+                raise InputError(f"{source}: {f.name} = {value!r}; it must be {expected} (see `seq2exp train --help`)")
+            numbers = value if f.name == "betas" else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                raise InputError(f"{source}: {f.name} = {value!r}; it must be a finite number")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -214,6 +214,8 @@ def prepare_run_dir(run_dir: str | Path, force: bool, resume: bool) -> Path:
 
 def read_resume_configs(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(model_config dict, train_config dict)`` stored in ``run_dir/last.pt``."""
+    if not (Path(run_dir) / "last.pt").is_file():
+        raise InputError(f"{run_dir}: nothing to resume (no last.pt); drop --resume to start a new run")
     payload = load_checkpoint(Path(run_dir) / "last.pt", LAST_FORMAT)
     return dict(payload["model_config"]), dict(payload["train_config"])
 
@@ -406,6 +408,7 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
             "best_metric": best, "best_step": best_step, "bad_evals": bad_evals, "best_metrics": best_metrics,
             "stopped_early": stopped_early, "model_config": model_dict, "train_config": cfg.to_dict(),
             "data_config": data_config, "elapsed_s": elapsed_before + time.time() - t_start,
+            "train_sums": dict(sums),  # the running train-loss average resumes where it was
         }
 
     def write_last() -> None:
@@ -419,6 +422,8 @@ def _fit(dataset, run_dir, model_config, cfg, device, resume, command, progress,
     validated = ema.model if ema is not None else net
     kept = ema.model if ema is not None else model
     sums = {"loss": 0.0, "pred": 0.0, "kl": 0.0, "n": 0}
+    if resume and state.get("train_sums"):
+        sums = {k: (int(v) if k == "n" else float(v)) for k, v in state["train_sums"].items()}
     t_loop, steps_at_loop = time.time(), step
     batches = iter(loader)
     eval_time = 0.0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from seq2exp_cli.model import backbone
 from seq2exp_cli.model.backbone import (BiMambaLayer, Mamba, MambaStack, RMSNorm, SSMCore, chunked_scan_,
                                         selective_scan)
 
@@ -71,7 +72,10 @@ def test_scan_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda *a: selective_scan(*a, block=8, chunk=3), args)
 
 
-def test_scan_gradients_match_oracle_autograd():
+@pytest.mark.parametrize("keep_bytes", [0, 1 << 30], ids=["recompute-states", "keep-states"])
+def test_scan_gradients_match_oracle_autograd(keep_bytes, monkeypatch):
+    # backward either recomputes each block's states from its start state or reuses the forward's
+    monkeypatch.setattr(backbone, "KEEP_STATES_BYTES", keep_bytes)
     args = [x.requires_grad_() for x in random_inputs(1, 300, 4, 3, seed=5, dtype=torch.float64)]
     w = torch.randn(1, 300, 4, dtype=torch.float64)
     g1 = torch.autograd.grad((selective_scan(*args, block=64, chunk=8) * w).sum(), args)
@@ -166,3 +170,20 @@ def test_cuda_fast_path_matches_pure():
 def test_invalid_block():
     with pytest.raises(ValueError):
         selective_scan(*random_inputs(1, 5, 2, 2, seed=0), block=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("keep_bytes", [0, 1 << 30], ids=["recompute-states", "keep-states"])
+def test_pure_scan_on_cuda_matches_cpu(keep_bytes, monkeypatch):
+    from seq2exp_cli.model.backbone import _SelectiveScanFn
+
+    monkeypatch.setattr(backbone, "KEEP_STATES_BYTES", keep_bytes)
+    args = [x.requires_grad_() for x in random_inputs(2, 3000, 8, 16, seed=2)]
+    cuda_args = [x.detach().cuda().requires_grad_() for x in args]
+    y_cpu = _SelectiveScanFn.apply(*args, 1024, 32)
+    y_gpu = _SelectiveScanFn.apply(*cuda_args, 1024, 32)
+    assert rel_err(y_gpu.detach().cpu(), y_cpu.detach().double()) <= 1e-5
+    w = torch.randn(y_cpu.shape)
+    for mine, ref in zip(torch.autograd.grad((y_gpu * w.cuda()).sum(), cuda_args),
+                         torch.autograd.grad((y_cpu * w).sum(), args)):
+        assert rel_err(mine.cpu(), ref.double()) <= 1e-4

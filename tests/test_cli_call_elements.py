@@ -55,10 +55,10 @@ def test_thresholds_and_lengths(tmp_path) -> None:
     r = run([*base, "-o", str(tmp_path / "b.bed"), "--top-fraction", "0.04", "-l", "10"])
     assert r.exit_code == 0, r.output
     assert read_table(tmp_path / "b.bed", "narrowPeak")[["start", "end"]].values.tolist() == [[300, 310], [600, 650]]
-    r = run([*base, "-o", str(tmp_path / "c.bed"), "-q", "0.01", "--prior-mu", "0.1", "--prior-sigma", "10"])
+    r = run([*base, "-o", str(tmp_path / "c.bed"), "--top-fraction", "0.5"])
     assert r.exit_code == 0, r.output
     peaks = read_table(tmp_path / "c.bed", "narrowPeak")
-    assert (peaks["pValue"] > 2).all() and (peaks["qValue"] >= 2).all()
+    assert (peaks["pValue"] == -1).all() and (peaks["qValue"] == -1).all()   # model-free: no null
     assert peaks["score"].between(0, 1000).all()
 
 
@@ -105,9 +105,11 @@ def test_bad_inputs_exit_1_with_one_line(tmp_path) -> None:
     r = run([*src, "-o", str(tmp_path / "x.bed")])
     assert r.exit_code == 1 and "--force" in r.output
     r = run([*src, "-o", str(tmp_path / "y.bed"), "-q", "0.05"])
-    assert r.exit_code == 1 and "--prior-mu" in r.output
-    r = run([*src, "-o", str(tmp_path / "y.bed"), "-p", "2", "--prior-mu", "0.1", "--prior-sigma", "10"])
+    assert r.exit_code == 1 and "no null distribution" in r.output
+    r = run([*src, "-o", str(tmp_path / "y.bed"), "-p", "2"])
     assert r.exit_code == 1 and "(0, 1]" in r.output
+    r = run([*src, "-o", str(tmp_path / "y.bed"), "-p", "0.1", "-q", "0.1"])
+    assert r.exit_code == 1 and "at most one" in r.output
     r = run([*src, "-o", str(tmp_path / "y.bed"), "-c", "0.5", "--top-fraction", "0.1"])
     assert r.exit_code == 1 and "exactly one" in r.output
     for result in (r,):
@@ -177,12 +179,13 @@ def fake_model(monkeypatch):
 def test_model_mode_outputs_and_links(tmp_path, fake_model) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "data").mkdir()
-    r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "m.bed"), "-l", "100", "-c", "0.5"])
+    r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "m.bed"), "-l", "100", "-c", "0.5",
+             "--null-shuffles", "0"])
     assert r.exit_code == 0, r.output
     peaks = read_table(tmp_path / "m.bed", "narrowPeak")
     assert tuple(peaks.columns) == NARROWPEAK_COLUMNS
     assert peaks[["chrom", "start", "end"]].values.tolist() == [["c1", 300, 600], ["c2", 100, 350]]
-    assert (peaks["pValue"] > 0).all() and (peaks["qValue"] >= 0).all()
+    assert (peaks["pValue"] == -1).all() and (peaks["qValue"] == -1).all()     # --null-shuffles 0: no p/q
     assert peaks["score"].between(0, 1000).all() and (peaks["end"] <= 2000).all()
     links = read_table(tmp_path / "m.links.tsv", "links")
     assert tuple(links.columns) == LINKS_COLUMNS
@@ -199,12 +202,13 @@ def test_model_mode_outputs_and_links(tmp_path, fake_model) -> None:
 def test_model_mode_defaults_to_a_share_of_the_scored_bases(tmp_path, fake_model) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "data").mkdir()
-    r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "d.bed"), "-l", "1"])
+    r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "d.bed"), "-l", "1",
+             "--null-shuffles", "0"])
     assert r.exit_code == 0, r.output
     record = json.loads((tmp_path / "d.run.json").read_text())
     assert record["parameters"]["top_fraction"] == 0.05 and record["parameters"]["cutoff"] is None
     r = run([str(tmp_path / "run"), str(tmp_path / "data"), "-o", str(tmp_path / "e.bed"), "-l", "1",
-             "--top-fraction", "0.05"])
+             "--top-fraction", "0.05", "--null-shuffles", "0"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "d.bed").read_text().replace("d_element", "x") == (tmp_path / "e.bed").read_text().replace(
         "e_element", "x")

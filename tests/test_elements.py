@@ -171,40 +171,38 @@ def test_unscored_bases_are_never_above_and_segments_join() -> None:
     assert el.call_regions(t2, 0.0, min_length=1, max_gap=5)[["start", "end"]].values.tolist() == [[0, 100], [110, 210]]
 
 
-def test_pscores_match_scipy_and_q_is_bh() -> None:
-    from scipy.stats import beta
-
-    values = np.array([0.05, 0.2, 0.5, 0.9], np.float32)
-    p = el.pscores(values, 0.1, 10.0)
-    expected = -np.log10(beta.sf(values.astype(np.float64), 10.0, 90.0))
-    np.testing.assert_allclose(p, expected, rtol=1e-10)
-    assert el.pscores(np.array([0.0]), 0.1, 10)[0] == 0.0
-    assert el.pscores(np.array([1.0]), 0.1, 10)[0] == el.PSCORE_CAP
-    hist = el.ScoreHistogram(values, np.array([70, 20, 9, 1]))
-    table = el.pq_table(hist, 0.1, 10.0)
-    # brute-force BH over all 100 bases
-    per_base_p = np.repeat(10.0 ** -p, hist.counts)
-    order = np.argsort(per_base_p, kind="stable")
-    ranked = per_base_p[order] * 100 / np.arange(1, 101)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    q_by_value = {}
-    for idx, qq in zip(order, q):
-        v = np.repeat(values, hist.counts)[idx]
-        q_by_value[float(v)] = min(q_by_value.get(float(v), 1.0), qq)
-    for v, qs in zip(values, table.qscore):
-        assert qs == pytest.approx(max(0.0, -math.log10(q_by_value[float(v)])), abs=1e-9)
-    with pytest.raises(InputError):
-        el.marginal_beta(0.0, 10)
+def test_empirical_p_counts_ties_against_the_statistic_and_q_is_bh() -> None:
+    null = np.array([-1.0, 0.0, 0.0, 0.5, 2.0])
+    p = 10.0 ** -el.empirical_pscores(np.array([3.0, 2.0, 0.0, -5.0]), null)
+    # (1 + #{null >= t}) / (1 + 5): a draw equal to t counts against it
+    np.testing.assert_allclose(p, [1 / 6, 2 / 6, 5 / 6, 1.0])
+    assert el.empirical_pscores(np.zeros(3), np.zeros(6)).tolist() == [0.0, 0.0, 0.0]   # all ties: p = 1
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(size=40) ** 3
+    q = 10.0 ** -el.bh_qscores(-np.log10(raw))
+    order = np.argsort(raw)
+    brute = np.array([min(min(raw[order[j]] * 40 / (j + 1) for j in range(i, 40)), 1.0) for i in range(40)])
+    np.testing.assert_allclose(q[order], brute, rtol=1e-12)
+    assert el.bh_qscores(np.zeros(0)).shape == (0,)
 
 
-def test_cutoff_selection_from_p_q_and_fraction() -> None:
+def test_null_fdr_counts_null_calls_per_set_against_real_calls() -> None:
+    from seq2exp_cli.element_stats import null_fdr_qscores
+
+    t = np.array([5.0, 4.0, 3.0, 0.0, 0.0])
+    null = np.array([3.5, 0.0, 0.0, -1.0, 0.0, 0.0])               # two null sets of three calls
+    q = 10.0 ** -null_fdr_qscores(t, null, 2)
+    # t >= 5: (1 + 0) / 2 / 1 = 0.5; t >= 4: (1 + 0) / 2 / 2; t >= 3: (1 + 1) / 2 / 3; t >= 0: (1 + 5) / 2 / 5
+    np.testing.assert_allclose(q, [0.25, 0.25, 1 / 3, 0.6, 0.6])    # monotone: min over lower thresholds
+    same = 10.0 ** -null_fdr_qscores(np.zeros(4), np.zeros(8), 2)    # nothing differs from the null
+    assert (same == 1.0).all()
+    assert null_fdr_qscores(np.zeros(0), null, 2).shape == (0,)
+
+
+def test_cutoff_selection_from_a_fraction() -> None:
     t = toy_track()
     hist = el.score_histogram(t)
     assert hist.total == 1000 + 230  # chrA: only its 230 non-NaN bases are scored
-    table = el.pq_table(hist, 0.1, 10.0)
-    thr = float(table.pscore[table.values == np.float32(0.7)][0])
-    assert el.cutoff_from_scores(table.values, table.pscore, thr) == pytest.approx(0.7)
-    assert el.cutoff_from_scores(table.values, table.pscore, 1e9) == math.inf
     # 10 bp at 0.95, 50 at 0.9: top 60/1230 bases
     assert el.cutoff_for_fraction(hist, 60 / 1230) == pytest.approx(0.9)
     assert el.cutoff_for_fraction(hist, 1 / 1230) == math.inf

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from seq2exp_cli.evaluation import (
+    MethodResult,
     average_precision,
     call_metrics,
     comparison_table,
@@ -60,7 +61,7 @@ def test_call_metrics_set_promoters_aside():
     promoters = frame([("c", 1000, 1100)])
     calls = frame([("c", 150, 160), ("c", 350, 360), ("c", 1050, 1060)])
     m = call_metrics(calls, elements, promoters)
-    assert m == {"calls": 2, "precision": 0.5, "recall": 0.5}
+    assert m == {"calls": 2, "precision": 0.5, "recall": 0.5, "decoys_called": 1.0}
     assert call_metrics(frame([]), elements)["calls"] == 0
 
 
@@ -72,3 +73,16 @@ def test_comparison_table_rows():
     table = comparison_table([perfect], elements, recall=1.0)
     assert table.loc[0, "auprc"] == 1.0 and table.loc[0, "call_precision"] == 1.0
     assert table.loc[0, "precision_at_recall_1.00"] == 1.0
+
+
+def test_comparison_table_candidate_classes():
+    """Candidate AUPRC ranks functional elements against every other class; element AUPRC only
+    against decoys: a method that ranks decoys low but closed elements high differs between them."""
+    elements = frame([("c", 0, 10), ("c", 20, 30), ("c", 40, 50), ("c", 60, 70)])
+    elements["class"] = ["functional", "decoy", "closed", "functional"]
+    scores = np.array([0.9, 0.1, 0.95, 0.8])
+    table = comparison_table([MethodResult("m", scores)], elements, recall=1.0)
+    assert table.loc[0, "auprc"] == 1.0
+    assert table.loc[0, "candidate_auprc"] == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert table.loc[0, "candidate_chance"] == 0.5
+    assert table.loc[0, "precision_at_recall_0.70"] == pytest.approx(2 / 3)

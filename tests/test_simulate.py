@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 
 from seq2exp_cli import simulate as S
 from seq2exp_cli import simulate_genome as sg
+from seq2exp_cli import simulate_grammar as gr
 from seq2exp_cli import simulate_tracks as st
 from seq2exp_cli.errors import InputError, OutputExistsError
 
@@ -52,6 +54,11 @@ def _manifest(d: Path) -> dict:
 def _bed(d: Path, key: str) -> pd.DataFrame:
     m = _manifest(d)
     return pd.read_csv(d / m["files"][key], sep="\t", header=None, names=m["columns"][key])
+
+
+def _grammar(d: Path) -> gr.Grammar:
+    """The grammar a simulation recorded in simulation.json."""
+    return gr.Grammar(tuple(gr.Motif(m["name"], m["kind"], m["consensus"], m["weight"]) for m in _manifest(d)["motifs"]))
 
 
 def _mini(**kw) -> S.SimParams:
@@ -118,43 +125,75 @@ def test_genome_composition(tiny: Path) -> None:
 def test_motifs_planted_as_recorded(tiny: Path) -> None:
     fa = _fasta(tiny)
     motifs = _bed(tiny, "truth_motifs")
-    by_name = {m.name: m for m in sg.MOTIFS}
+    grammar = _grammar(tiny)
+    assert grammar == S.grammar_for(SEED, S.params_for_scale("tiny"))  # the seed's grammar, recorded
+    by_name = {m.name: m for m in grammar.motifs}
     for row in motifs.itertuples():
         codes = sg.encode(fa.fetch(row.chrom, row.start, row.end))
         if row.strand == "-":
             codes = sg.revcomp(codes)
         assert int((codes != by_name[row.name].codes).sum()) == row.mismatches <= 1
-    # motif content of each element equals the formula over its planted motifs
-    el = _bed(tiny, "truth_elements")
-    sign = motifs["kind"].map({"activator": 1.0, "repressor": -1.0})
-    weight = motifs["name"].map({m.name: m.weight for m in sg.MOTIFS}) * sign
+        assert row.kind == by_name[row.name].kind
+    assert set(motifs["name"]) == set(by_name)  # every motif of the grammar is planted somewhere
+    # motif content of each candidate equals the formula over its planted motifs
+    el = _bed(tiny, "truth_candidates")
+    sign = motifs["kind"].map({"activator": 1.0, "repressor": -1.0, "insulator": 0.0})
+    weight = motifs["name"].map({m.name: m.weight for m in grammar.motifs}) * sign
     content = weight.groupby(motifs["region"]).sum().clip(lower=0)
     expected = el["name"].map(content).fillna(0.0)
     np.testing.assert_allclose(el["motif_content"], expected, atol=1e-9)
+    counts = motifs[motifs["region"].isin(el["name"])].groupby(["region", "kind"]).size().unstack(fill_value=0)
+    for kind, column in (("activator", "n_activators"), ("repressor", "n_repressors"), ("insulator", "n_insulators")):
+        have = el["name"].map(counts[kind] if kind in counts else pd.Series(dtype=int)).fillna(0)
+        np.testing.assert_array_equal(el[column], have)
 
 
-def test_decoys_have_no_activator_anywhere(tiny: Path) -> None:
-    """Not only the recorded motifs: a <= 1-mismatch scan of each decoy finds no activator."""
+def test_non_activating_classes_have_no_activator_anywhere(tiny: Path) -> None:
+    """Not only the recorded motifs: a <= 1-mismatch scan of each decoy, insulator and inert
+    candidate finds no activator."""
     fa = _fasta(tiny)
-    el = _bed(tiny, "truth_elements")
-    act = np.stack([p for i in sg.ACTIVATORS for p in (sg.MOTIFS[i].codes, sg.revcomp(sg.MOTIFS[i].codes))])
-    for row in el[el["class"] == "decoy"].itertuples():
+    el = _bed(tiny, "truth_candidates")
+    grammar = _grammar(tiny)
+    act = grammar.patterns[[k for i in grammar.activators for k in (2 * i, 2 * i + 1)]]
+    quiet = el[el["class"].isin(["decoy", "insulator", "inert"])]
+    assert set(quiet["class"]) == {"decoy", "insulator", "inert"}
+    for row in quiet.itertuples():
         codes = sg.encode(fa.fetch(row.chrom, row.start, row.end))
-        win = np.lib.stride_tricks.sliding_window_view(codes, sg.MOTIF_LEN)
+        win = np.lib.stride_tricks.sliding_window_view(codes, gr.MOTIF_LEN)
         assert not ((win[:, None, :] != act[None]).sum(axis=2) <= 1).any(), row.name
-    assert (el.loc[el["class"] == "functional", "n_activators"] >= 1).all()
+    assert (el.loc[el["class"].isin(["functional", "orphan", "closed"]), "n_activators"] >= 1).all()
 
 
 def test_near_hits_and_plant_region() -> None:
     rng = np.random.default_rng(0)
+    grammar = gr.draw_grammar(5, (3, 3), (1, 1), (0.5, 1.3), (0.6, 1.2))
     codes = sg.iid_bases(rng, 0.4, 400)
     lower = np.ones(400, dtype=bool)
-    planted = sg.plant_region(rng, codes, lower, 50, 350, [0, 3, 4], 0.4, (0.4, 0.8))
-    assert sorted(p[0] for p in planted) == [0, 3, 4]
+    planted = sg.plant_region(rng, grammar, codes, lower, 50, 350, [0, 2, 3], 0.4, (0.4, 0.8))
+    assert sorted(p[0] for p in planted) == [0, 2, 3]
     assert not lower[50:350].any()
-    assert set(sg.near_hits(codes[50:350]).tolist()) == {p[1] - 50 for p in planted}
+    assert set(sg.near_hits(codes[50:350], grammar).tolist()) == {p[1] - 50 for p in planted}
+    # the scan uses the grammar it is given: another seed's motifs are not found here
+    other = gr.draw_grammar(6, (3, 3), (1, 1), (0.5, 1.3), (0.6, 1.2))
+    assert sg.near_hits(codes[50:350], other).size == 0
     with pytest.raises(ValueError):
-        sg.plant_region(rng, codes, lower, 0, 30, [0, 1, 2], 0.0, (0.4, 0.8))
+        sg.plant_region(rng, grammar, codes, lower, 0, 30, [0, 1, 2], 0.0, (0.4, 0.8))
+
+
+def test_near_hits_matches_a_brute_force_scan() -> None:
+    """The pigeonhole pre-filter loses no window within one mismatch (N bases included)."""
+    rng = np.random.default_rng(7)
+    grammar = gr.draw_grammar(2, (6, 6), (3, 3), (0.5, 1.3), (0.6, 1.2))
+    for _ in range(200):
+        codes = sg.iid_bases(rng, 0.45, int(rng.integers(12, 400)))
+        for _ in range(int(rng.integers(0, 4))):
+            off = int(rng.integers(0, codes.size - 11))
+            codes[off:off + 12] = grammar.patterns[int(rng.integers(len(grammar.patterns)))]
+            codes[off + int(rng.integers(12))] = int(rng.integers(5))  # one substitution, maybe N
+        win = np.lib.stride_tricks.sliding_window_view(codes, gr.MOTIF_LEN)
+        for k in (0, 1, 2):
+            brute = np.flatnonzero(((win[:, None, :] != grammar.patterns[None]).sum(axis=2) <= k).any(axis=1))
+            np.testing.assert_array_equal(sg.near_hits(codes, grammar, k), brute)
 
 
 def test_deamination_depletes_cpg() -> None:
@@ -188,6 +227,56 @@ def test_elements_layout(tiny: Path) -> None:
         assert (s["start"].to_numpy()[1:] >= s["end"].to_numpy()[:-1]).all()
 
 
+def test_candidate_classes(tiny: Path) -> None:
+    m = _manifest(tiny)
+    cand = _bed(tiny, "truth_candidates")
+    el = _bed(tiny, "truth_elements")
+    genes = pd.read_csv(tiny / "genes.tsv", sep="\t")
+    counts = cand["class"].value_counts()
+    assert set(counts.index) == {"functional", "decoy", "orphan", "closed", "insulator", "inert"}
+    assert {k: int(v) for k, v in counts.items()} == {k: m["counts"][k] for k in counts.index}
+    # the fractions of SimParams, within rounding per chromosome (orphans: where there is room)
+    n = len(cand)
+    for cls, frac in (("functional", 0.35), ("decoy", 0.35), ("closed", 0.1), ("insulator", 0.1)):
+        assert abs(counts[cls] - frac * n) <= 3, cls
+    assert 0 < counts["orphan"] <= round(0.05 * n) + 3
+    # truth_elements.bed: the functional and decoy rows, in the same columns as always
+    pairs = cand[cand["class"].isin(["functional", "decoy"])]
+    np.testing.assert_array_equal(el[["chrom", "start", "end", "name", "class"]].to_numpy(),
+                                  pairs[["chrom", "start", "end", "name", "class"]].to_numpy())
+    half = m["window"] // 2
+    for chrom, start, end, name, cls in cand[["chrom", "start", "end", "name", "class"]].itertuples(index=False):
+        tss = genes.loc[genes["chrom"] == chrom, "tss"]
+        in_reach = ((start >= tss - half + 1) & (end <= tss + half)).any()
+        overlaps_window = ((end > tss - half + 1) & (start < tss + half)).any()
+        if cls == "orphan":
+            assert not overlaps_window, name  # outside every gene's window
+        else:
+            assert in_reach, name
+    accessible = cand["class"].isin(["functional", "decoy", "orphan", "insulator"])
+    assert (cand.loc[accessible, "activity"] > 0).all() and (cand.loc[~accessible, "activity"] == 0).all()
+    assert (cand.loc[cand["class"] == "insulator", "n_insulators"] >= 1).all()
+    assert (cand.loc[cand["class"] != "insulator", "n_insulators"] == 0).all()
+    inert = cand[cand["class"] == "inert"]
+    assert (inert[["n_activators", "n_repressors", "n_insulators"]] == 0).all().all()
+    for chrom, sub in cand.groupby("chrom"):
+        s = sub.sort_values("start")
+        assert (s["start"].to_numpy()[1:] >= s["end"].to_numpy()[:-1]).all()
+
+
+def test_closed_candidates_have_no_signal(tiny: Path) -> None:
+    import pyBigWig
+
+    cand = _bed(tiny, "truth_candidates")
+    bw = pyBigWig.open(str(tiny / "dnase.bw"))
+    peak = {cls: np.median([bw.stats(r.chrom, r.start, r.end, type="max")[0]
+                            for r in cand[cand["class"] == cls].itertuples()])
+            for cls in ("functional", "closed", "inert", "orphan")}
+    bw.close()
+    assert peak["closed"] < 0.2 * peak["functional"] and peak["inert"] < 0.2 * peak["functional"], peak
+    assert 0.5 < peak["orphan"] / peak["functional"] < 2, peak
+
+
 def test_decoy_signal_matches_functional(tiny: Path) -> None:
     import pyBigWig
 
@@ -209,7 +298,7 @@ def test_links_effect_formula(tiny: Path) -> None:
     m = _manifest(tiny)
     p = m["params"]
     links = pd.read_csv(tiny / "truth_links.tsv", sep="\t")
-    el = _bed(tiny, "truth_elements").set_index("name")
+    el = _bed(tiny, "truth_candidates").set_index("name")
     pr = _bed(tiny, "truth_promoters").set_index("name")
     regions = pd.concat([el[["activity", "motif_content"]], pr[["activity", "motif_content"]]])
     assert links["element"].isin(regions.index).all()
@@ -221,11 +310,18 @@ def test_links_effect_formula(tiny: Path) -> None:
     power = (1 + links["distance"].abs() / p["contact_d0"]) ** -p["contact_gamma"]
     k = np.log(links["contact"] / power) / np.log(p["insulation"])
     np.testing.assert_allclose(k, np.round(k), atol=1e-3)
-    decoys = el.index[el["class"] == "decoy"]
-    assert (links.loc[links["element"].isin(decoys), "effect"] == 0).all()
-    assert links["element"].isin(decoys).any()
+    inactive = el.index[el["class"] != "functional"]
+    assert (links.loc[links["element"].isin(inactive), "effect"] == 0).all()
+    for cls in ("decoy", "closed", "insulator", "inert"):  # in reach, listed, no effect
+        assert links["element"].isin(el.index[el["class"] == cls]).any(), cls
+    assert not links["element"].isin(el.index[el["class"] == "orphan"]).any()  # no gene in reach
     func = links[links["element"].isin(el.index[el["class"] == "functional"])]
     assert (func.groupby("element")["effect"].max() > 0).all()
+    # the candidate file's summary columns agree with the links
+    by_element = links[links["kind"] == "element"].groupby("element")["effect"]
+    np.testing.assert_allclose(el["effect_max"], el.index.map(by_element.max()).fillna(0.0), rtol=2e-5, atol=1e-9)
+    np.testing.assert_array_equal(el["genes_in_reach"], el.index.map(by_element.size()).fillna(0))
+    assert ((el["effect_max"] > 0) == (el["class"] == "functional")).all()
     # reach: every element-gene pair inside the window is listed
     genes = pd.read_csv(tiny / "genes.tsv", sep="\t")
     half = m["window"] // 2
@@ -403,14 +499,144 @@ def test_small_scale_generation(tmp_path: Path) -> None:
     assert abs(m["counts"]["functional"] - m["counts"]["decoy"]) <= 2
 
 
-def test_motif_database_holds_the_grammar_among_distractors(tiny: Path) -> None:
+# --------------------------------------------------------------------------- grammar and databases
+
+
+def test_grammar_is_drawn_per_seed() -> None:
+    p = S.params_for_scale("tiny")
+    grammars = [S.grammar_for(seed, p) for seed in range(12)]
+    assert S.grammar_for(3, p) == grammars[3]  # a seed fixes its grammar
+    assert len({tuple(m.consensus for m in g.motifs) for g in grammars}) == 12
+    assert {len(g.activators) for g in grammars} <= {3, 4, 5, 6} and len({len(g.activators) for g in grammars}) > 1
+    assert {len(g.repressors) for g in grammars} <= {1, 2, 3} and len({len(g.repressors) for g in grammars}) > 1
+    for g in grammars:
+        gr.check_grammar(g)
+        assert len(g.insulators) == 1 and all(len(m.consensus) == 12 for m in g.motifs)
+        assert all(0.5 <= g.motifs[i].weight <= 1.3 for i in g.activators)
+        assert all(0.6 <= g.motifs[i].weight <= 1.2 for i in g.repressors)
+        # a copy with one substitution is never within one mismatch of another motif
+        codes = g.patterns
+        dist = (codes[:, None, :] != codes[None, :, :]).sum(axis=2)
+        same = np.arange(len(codes))[:, None] // 2 == np.arange(len(codes))[None, :] // 2
+        assert dist[~same].min() >= 5
+
+
+def test_grammar_checks_reject_bad_motifs() -> None:
+    good = S.grammar_for(1, S.params_for_scale("tiny"))
+    first = good.motifs[0]
+
+    def with_first(consensus: str) -> gr.Grammar:
+        return gr.Grammar((gr.Motif(first.name, first.kind, consensus, first.weight),) + good.motifs[1:])
+
+    second = good.motifs[1].consensus
+    near_copy = second[:3] + "ACGT"[("ACGT".index(second[3]) + 1) % 4] + second[4:]  # 1 mismatch away
+    for bad in (near_copy, "TGACTTAAGTCA", "ATATATATATAT", "AAAACTGTCAGT", "ACGTTGCAGTCA"):
+        with pytest.raises(ValueError):
+            gr.check_grammar(with_first(bad))
+    shifted = second[1:] + "A"  # the second motif moved by one base
+    with pytest.raises(ValueError):
+        gr.check_grammar(with_first(shifted))
+
+
+def test_motif_databases(tiny: Path) -> None:
     from seq2exp_cli.io.motifs import read_meme
 
-    motifs, background = read_meme(tiny / "motifs.meme")
-    consensi = {"".join("ACGT"[i] for i in m.probs.argmax(1)) for m in motifs}
-    grammar = {m.consensus for m in sg.MOTIFS}
-    assert grammar <= consensi and len(consensi) == len(motifs) == len(grammar) + 10
-    assert all(m.name.startswith("SIM") for m in motifs)  # neutral names: nothing says which act
-    planted = [m for m in motifs if "".join("ACGT"[i] for i in m.probs.argmax(1)) in grammar]
-    assert all(abs(float(m.probs.max(1).mean()) - (1 - 0.4 / 12)) < 1e-6 for m in planted)
+    m = _manifest(tiny)
+    grammar = _grammar(tiny)
+    exact, background = read_meme(tiny / m["files"]["motifs_exact"])
+    noisy, _ = read_meme(tiny / m["files"]["motifs_noisy"])
+    assert m["files"]["motifs"] == m["files"]["motifs_noisy"]
     assert np.allclose(background, 0.25)
+    assert len(exact) == len(grammar.motifs) and len(noisy) == len(grammar.motifs) + m["params"]["database_distractors"]
+    assert len(noisy) - len(exact) >= 100
+    for db in (exact, noisy):
+        assert [x.name for x in db] == [f"MOTIF{k + 1:04d}" for k in range(len(db))]  # neutral names
+    table = pd.read_csv(tiny / m["files"]["truth_grammar"], sep="\t")
+    assert list(table.columns) == m["columns"]["truth_grammar"]
+    assert list(table["name"]) == [x.name for x in grammar.motifs]
+    exact_by_id = {x.name: x for x in exact}
+    noisy_by_id = {x.name: x for x in noisy}
+    for motif, row in zip(grammar.motifs, table.itertuples()):
+        pwm = gr.planted_pwm(motif, m["params"]["motif_mutation_prob"])  # what the planted copies imply
+        np.testing.assert_allclose(exact_by_id[row.exact_id].probs, pwm, atol=1e-6)
+        np.testing.assert_allclose(noisy_by_id[row.noisy_id].probs, pwm, atol=1e-6)
+        rec = next(r for r in m["motifs"] if r["name"] == motif.name)
+        assert (rec["exact_id"], rec["noisy_id"]) == (row.exact_id, row.noisy_id)
+    # shuffled: the grammar's motifs are not a block at either end of the noisy file
+    positions = sorted(int(i[5:]) for i in table["noisy_id"])
+    assert positions != list(range(1, len(positions) + 1))
+    assert positions != list(range(len(noisy) - len(positions) + 1, len(noisy) + 1))
+    distractors = [x for x in noisy if x.name not in set(table["noisy_id"])]
+    widths = [x.width for x in distractors]
+    assert min(widths) >= 8 and max(widths) <= 20 and len(set(widths)) > 8
+    ic = np.array([gr.information_content(x.probs).mean() for x in distractors])
+    assert 0.9 < np.median(ic) < 1.6 and ic.min() > 0.3  # JASPAR-like, not random strings
+    assert all(not gr.resembles_grammar(x.probs, grammar) for x in distractors)  # none is a planted motif
+
+
+def test_databases_differ_between_seeds() -> None:
+    p = S.params_for_scale("tiny")
+    a = gr.motif_databases(1, S.grammar_for(1, p), 0.4, 20)
+    b = gr.motif_databases(2, S.grammar_for(2, p), 0.4, 20)
+    assert len(a["noisy"]) == len(S.grammar_for(1, p).motifs) + 20
+    assert any(x.probs.shape != y.probs.shape or not np.allclose(x.probs, y.probs) for x, y in zip(a["noisy"], b["noisy"]))
+    again = gr.motif_databases(1, S.grammar_for(1, p), 0.4, 20)
+    assert all(np.array_equal(x.probs, y.probs) and x.source == y.source for x, y in zip(a["noisy"], again["noisy"]))
+
+
+# --------------------------------------------------------------------------- null genome and scales
+
+
+def test_null_distal_genome(tmp_path: Path, tiny: Path) -> None:
+    from seq2exp_cli.cli import cli
+
+    out = tmp_path / "null"
+    res = CliRunner().invoke(cli, ["simulate", "-o", str(out), "--seed", str(SEED), "--scale", "tiny", "--null-distal"])
+    assert res.exit_code == 0, res.output
+    m = _manifest(out)
+    assert m["null_distal"] is True and m["params"]["null_distal"] is True
+    assert m["counts"]["functional"] == 0 and m["counts"]["decoy"] > 0
+    links = pd.read_csv(out / "truth_links.tsv", sep="\t")
+    assert len(links) and (links["effect"] == 0).all()  # no distal region acts, promoters of others included
+    truth = pd.read_csv(out / "truth_genes.tsv", sep="\t")
+    p = m["params"]
+    np.testing.assert_allclose(truth["distal_effect"], 0.0)
+    np.testing.assert_allclose(
+        truth["drive"], p["basal"] + p["promoter_weight"] * truth["promoter_activity"] * truth["promoter_motif_content"],
+        rtol=1e-5)
+    assert np.log10(1 + truth["value"]).std() > 0.2  # own promoters still drive expression
+    cand = _bed(out, "truth_candidates")
+    assert (cand["effect_max"] == 0).all() and (cand["class"] == "closed").any()
+    # the same seed's grammar, positions and activities as the ordinary genome; its functional
+    # candidates are decoys here
+    assert _grammar(out) == _grammar(tiny)
+    ordinary = _bed(tiny, "truth_candidates")
+    np.testing.assert_array_equal(cand[["chrom", "start", "end"]].to_numpy(), ordinary[["chrom", "start", "end"]].to_numpy())
+    np.testing.assert_allclose(cand["activity"], ordinary["activity"])
+    was_functional = (ordinary["class"] == "functional").to_numpy()
+    assert (cand.loc[was_functional, "class"] == "decoy").all()
+    assert (cand.loc[~was_functional, "class"] == ordinary.loc[~was_functional, "class"]).all()
+    for track in ("dnase.bw", "h3k27ac.bw"):  # the same chromatin signal: only sequence and expression differ
+        assert (out / track).read_bytes() == (tiny / track).read_bytes()
+    assert (out / "expression.tsv").read_bytes() != (tiny / "expression.tsv").read_bytes()
+
+
+def test_class_fractions() -> None:
+    p = S.params_for_scale("small")
+    f = p.class_fractions()
+    assert f == pytest.approx({"functional": 0.35, "decoy": 0.35, "orphan": 0.05, "closed": 0.1,
+                               "insulator": 0.1, "inert": 0.05})
+    null = replace(p, null_distal=True).class_fractions()
+    assert null["functional"] == 0 and null["decoy"] == pytest.approx(0.7)
+    assert sum(null.values()) == pytest.approx(1.0)
+
+
+def test_medium_scale_parameters() -> None:
+    small = S.params_for_scale("small")
+    p = S.params_for_scale("medium")
+    assert "medium" in S.SCALES
+    assert sum(p.genes_per_chrom) >= 2500 and len(p.chrom_sizes) >= 8
+    assert p.window == small.window == 40_000 and p.element_spacing == small.element_spacing
+    assert len(p.test_chroms) == 2 and len(p.valid_chroms) == 2
+    assert set(p.test_chroms + p.valid_chroms) <= set(p.names())
+    assert len(p.genes_per_chrom) == len(p.chrom_sizes)

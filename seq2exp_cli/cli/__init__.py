@@ -2,11 +2,15 @@
 
 Each subcommand lives in its own module and is imported only when it runs (or when its help
 is shown), so ``seq2exp --help`` never imports torch. User errors (``Seq2ExpError``) end in
-one line on stderr and exit code 1; ``--debug`` shows the traceback instead.
+one line on stderr and exit code 1; ``--debug`` shows the traceback instead. Usage errors
+(an unknown option, a missing argument, a value Click cannot parse) keep Click's exit code 2 but
+are reported on one line too, without the usage dump. A full disk met anywhere is reported as
+one line and exit code 1.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import sys
@@ -14,7 +18,7 @@ import sys
 import click
 
 from seq2exp_cli import __version__
-from seq2exp_cli.errors import Seq2ExpError
+from seq2exp_cli.errors import DiskFullError, Seq2ExpError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
 
@@ -47,11 +51,38 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except Seq2ExpError as exc:
+        except (Seq2ExpError, OSError) as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            if isinstance(exc, OSError):
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                exc = DiskFullError.from_oserror(exc)
+            click.echo(f"Error: {_one_line(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's main, with usage errors on one line (exit code 2, as Click's)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else (prog_name or "seq2exp")
+            click.echo(f"Error: {_one_line(exc.format_message())} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str) -> str:
+    """``message`` with its line breaks folded, so an error is always one stderr line."""
+    return "; ".join(part.strip() for part in message.strip().splitlines() if part.strip())
 
 
 def _module_exists(module_name: str) -> bool:
@@ -106,6 +137,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
       seq2exp train data/ -o model/
       seq2exp predict model/ data/ -o predictions.tsv
       seq2exp call-elements model/ data/ -o elements.bed
+
+    \b
+    Exit codes: 0 done; 1 an input mistake, a full disk or a failed run; 2 a usage
+    mistake (unknown option, missing argument, unparsable value). Either way one line
+    on stderr (--debug: the traceback).
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

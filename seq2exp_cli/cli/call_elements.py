@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import sys
 import time
@@ -10,7 +10,10 @@ from pathlib import Path
 
 import click
 
-from seq2exp_cli.errors import InputError
+from seq2exp_cli.cli.options import threads_option
+from seq2exp_cli.errors import InputError, naming_flag
+
+log = logging.getLogger("seq2exp_cli.call_elements")
 
 _EPILOG = """\b
 Outputs for -o NAME.narrowPeak (NAME.bed is accepted too; never a directory):
@@ -27,12 +30,18 @@ Outputs for -o NAME.narrowPeak (NAME.bed is accepted too; never a directory):
   NAME.links.bedpe       element, 1-bp TSS, ELEMENT|GENE, score
   NAME.links.interact    UCSC interact (bed5+13) for genome browsers
   NAME.cutoff_analysis.tsv  (--cutoff-analysis) cutoff n_elements total_bp mean_length
-  NAME.run.json          command, parameters, score cutoff, counts, timings
+  NAME.run.json          command, parameters, score cutoff, counts, timings, status and the
+                         size + SHA-256 of every file (written last: the set is complete
+                         when it is there; a killed run leaves nothing, and the next run
+                         cleans up after it without --force)
 \b
 Scores (--score): mask = the bottleneck's mean mask; contribution = the bin's share of the
-gene's predicted regulatory input (sums to 1 per gene, like ABC's score). For mask scores,
-p = P(Z >= score) under the bottleneck's marginal r = Beta(sigma, sigma(1-mu)/mu); q by
-Benjamini-Hochberg over the scored bases. Calling matches `macs3 bdgpeakcall -c CUTOFF -l
+gene's predicted regulatory input (sums to 1 per gene, like ABC's score). Model mode tests
+each called element against a sequence null: p = how often the element's score with
+dinucleotide-shuffled bases rises above a first shuffle as much as with its own bases (pooled
+over elements), q by Benjamini-Hochberg over the elements; -p/-q keep the elements that pass.
+Edges and summits are refined to bp within the edge bins from the dataset's tracks. Model-free
+mode has no null (pValue/qValue -1). Calling matches `macs3 bdgpeakcall -c CUTOFF -l
 MIN_LENGTH -g MAX_GAP` (score >= cutoff; gaps <= max-gap joined; length >= min-length; summit =
 middle of the highest run). Unlike MACS3, unscored bases (blacklist, outside gene windows,
 bedGraph gaps) never count as above the cutoff.
@@ -58,10 +67,12 @@ DEFAULT_TOP_FRACTION = 0.05
 @click.option("--combine", type=click.Choice(["max", "mean"]), default="max",
               help="How overlapping gene windows combine into one track.")
 @click.option("-c", "--cutoff", type=float, default=None,
-              help="Score cutoff (score >= cutoff; mask scores are in [0, 1]). Without any threshold: "
+              help="Score cutoff (score >= cutoff; mask scores are in [0, 1]). Without it or --top-fraction: "
                    "--top-fraction 0.05 in model mode, --cutoff 0.5 with --from-bigwig/--from-bedgraph.")
-@click.option("-p", "--pvalue", type=float, default=None, help="Keep bases with p <= this (e.g. 1e-5).")
-@click.option("-q", "--qvalue", type=float, default=None, help="Keep bases with BH q <= this (e.g. 0.01).")
+@click.option("-p", "--pvalue", type=float, default=None,
+              help="Model mode: keep the called elements with sequence-null p <= this (e.g. 0.01).")
+@click.option("-q", "--qvalue", type=float, default=None,
+              help="Model mode: keep the called elements with BH q <= this (e.g. 0.05).")
 @click.option("--top-fraction", type=float, default=None,
               help="Keep the highest-scoring fraction of scored bases (ties are never split).")
 @click.option("-l", "--min-length", type=int, default=200, help="Minimum element length in bp.")
@@ -73,8 +84,8 @@ DEFAULT_TOP_FRACTION = 0.05
 @click.option("--bigwig", type=click.Path(dir_okay=False, path_type=Path), help="Write the per-bp score as bigWig.")
 @click.option("--bedgraph", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the per-bp score as bedGraph (gap-free; unscored bases as 0).")
-@click.option("--prior-mu", type=float, default=None, help="Model-free mode: mu of the background Beta (for p/q).")
-@click.option("--prior-sigma", type=float, default=None, help="Model-free mode: sigma of the background Beta.")
+@click.option("--null-shuffles", type=click.IntRange(0), default=2,
+              help="Model mode: dinucleotide shuffles per element for p/q (>= 2; 0 = no p/q, -1 columns).")
 @click.option("--split", type=click.Choice(["all", "train", "valid", "test"]), default="all",
               help="Model mode: genes whose masks are used.")
 @click.option("--score", "score_kind", type=click.Choice(["auto", "mask", "contribution"]), default="auto",
@@ -85,9 +96,10 @@ DEFAULT_TOP_FRACTION = 0.05
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, help="Genes per forward pass.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@threads_option()
 def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_dataset, chrom_sizes, combine,
                   cutoff, pvalue, qvalue, top_fraction, min_length, max_gap, call_summits, cutoff_analysis,
-                  cutoff_analysis_steps, bigwig, bedgraph, prior_mu, prior_sigma, split, score_kind, cell_type,
+                  cutoff_analysis_steps, bigwig, bedgraph, null_shuffles, split, score_kind, cell_type,
                   device, batch_size, force) -> None:
     """Call regulatory elements: RUN_DIR DATASET (model mode) or --from-bigwig/--from-bedgraph.
 
@@ -107,9 +119,7 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         raise click.UsageError("give RUN_DIR and DATASET, or --from-bigwig/--from-bedgraph")
     if ref_dataset is not None and chrom_sizes is not None:
         raise click.UsageError("give one of --dataset and --chrom-sizes")
-    if (prior_mu is None) != (prior_sigma is None):
-        raise click.UsageError("give both --prior-mu and --prior-sigma, or neither")
-    if all(v is None for v in (cutoff, pvalue, qvalue, top_fraction)):
+    if cutoff is None and top_fraction is None:
         # a trained bottleneck keeps its scores near the marginal mean mu (0.1 for soft), so a fixed
         # score cutoff often calls nothing; the model's default is a share of the scored bases
         if model_free:
@@ -120,32 +130,43 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         cutoff=cutoff, pvalue=pvalue, qvalue=qvalue, top_fraction=top_fraction, min_length=min_length,
         max_gap=max_gap, call_summits=call_summits, cutoff_analysis=cutoff_analysis,
         cutoff_steps=cutoff_analysis_steps, bigwig=bigwig, bedgraph=bedgraph,
-        score_range=None if model_free else (0.0, 1.0),
+        score_range=None if model_free else (0.0, 1.0), null_shuffles=null_shuffles,
         cell_type=cell_type or (Path(dataset).resolve().name if dataset is not None else "NA"),
     )
     paths = output_paths(output, settings, links=not model_free)
     run_path = paths["summits"].with_name(paths["summits"].name[: -len(".summits.bed")] + ".run.json")
 
+    from seq2exp_cli.io.output_set import OutputSet
+
     if model_free:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise InputError("--from-bigwig/--from-bedgraph: model-free calling runs in one process; "
                              "start it without torchrun")
-        check_outputs({**paths, "run record": run_path}, force)
+        check_outputs({**paths, "run record": run_path}, force=True)  # duplicates and directories
+        outputs = OutputSet(paths, run_path, force)
         from seq2exp_cli.elements import track_from_file
 
-        background = None if prior_mu is None else (prior_mu, prior_sigma)
-        settings.check(background)
+        settings.check(has_null=False)
         reference = None
         if ref_dataset is not None:
             from seq2exp_cli.dataset import PreparedDataset
 
-            reference = PreparedDataset(ref_dataset).chrom_sizes
+            with naming_flag("--dataset", ref_dataset):
+                reference = PreparedDataset(ref_dataset).chrom_sizes
         elif chrom_sizes is not None:
             from seq2exp_cli.io.bed import read_chrom_sizes
 
-            reference = read_chrom_sizes(chrom_sizes)
-        track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None, reference=reference)
-        summary = call_and_write(track, paths, settings, background)
+            with naming_flag("--chrom-sizes", chrom_sizes):
+                reference = read_chrom_sizes(chrom_sizes)
+        source_flag = "--from-bigwig" if from_bigwig is not None else "--from-bedgraph"
+        with naming_flag(source_flag, from_bigwig or from_bedgraph):
+            track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None,
+                                    reference=reference)
+        if cutoff is not None and cutoff < 0:
+            log.warning("--cutoff %s is below 0: every scored base passes unless its score is lower still", cutoff)
+        with outputs:
+            summary = call_and_write(track, outputs.staged, settings)
+            _commit(outputs, summary, settings, combine, model_free, started)
     else:
         from seq2exp_cli import inference
         from seq2exp_cli.element_links import call_elements_from_model
@@ -156,22 +177,30 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         inference.init_distributed(torch_device)
         # rank 0 owns the outputs (the others may not even see its directory); an error
         # there is reported by every process instead of leaving them waiting
+        outputs = None
         with inference.errors_on_every_rank():
             if inference.rank() == 0:
-                check_outputs({**paths, "run record": run_path}, force)
-        summary = call_elements_from_model(run_dir, dataset, paths, settings, combine, split, torch_device,
-                                           batch_size, score_kind)
-        if summary is None:  # not rank 0: rank 0 writes every file
+                check_outputs({**paths, "run record": run_path}, force=True)  # duplicates and directories
+                outputs = OutputSet(paths, run_path, force)
+        if outputs is None:  # not rank 0: rank 0 writes every file
+            call_elements_from_model(run_dir, dataset, paths, settings, combine, split, torch_device,
+                                     batch_size, score_kind)
             return
+        with outputs:
+            summary = call_elements_from_model(run_dir, dataset, outputs.staged, settings, combine, split,
+                                               torch_device, batch_size, score_kind)
+            _commit(outputs, summary, settings, combine, model_free, started)
 
+
+def _commit(outputs, summary: dict, settings, combine: str, model_free: bool, started: float) -> None:
+    """Rename the staged files into place and write the run record last."""
     from seq2exp_cli import __version__
-    from seq2exp_cli.io.atomic import atomic_path
 
+    summary["outputs"] = {k: str(v) for k, v in outputs.targets.items()}
     record = {
         "command": "seq2exp " + " ".join(sys.argv[1:]), "seq2exp_version": __version__,
         "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(settings).items()},
         "combine": combine, "mode": "model-free" if model_free else "model", **summary,
         "seconds": round(time.time() - started, 3),
     }
-    with atomic_path(run_path) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    outputs.commit(record)

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
 import click
+
+log = logging.getLogger(__name__)
+
+#: environment variables through which the OpenMP / MKL runtimes (torch's CPU kernels) and any
+#: process this one starts read their thread count
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+THREADS_HELP = ("CPU threads for this command: torch's intra-op threads here and in the processes it "
+                "starts (default: torch's own choice, usually every core).")
 
 
 def comma_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
@@ -43,3 +57,29 @@ def command_line(ctx: click.Context) -> str:
         else:
             words += [flag, str(value)]
     return " ".join(shlex.quote(w) for w in words)
+
+
+def use_threads(n: int) -> None:
+    """Run torch's CPU kernels on ``n`` threads in this process and in any process it starts."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(n)  # read when torch loads, here or in a child process
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    log.debug("using %d CPU thread(s)", n)
+
+
+def threads_option(expose: bool = False, default: int | None = None, extra_help: str = "") -> Callable[[Any], Any]:
+    """The shared ``--threads N`` option: calls :func:`use_threads` when the user gives it.
+
+    ``expose`` passes the value on to the command (as ``threads``; ``default`` when not given),
+    for commands that also spread their own work over N threads."""
+
+    def apply(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+        from click.core import ParameterSource
+
+        if value is not None and ctx.get_parameter_source(param.name) != ParameterSource.DEFAULT:
+            use_threads(value)
+        return value
+
+    return click.option("--threads", type=click.IntRange(min=1), default=default, expose_value=expose,
+                        callback=apply, help=THREADS_HELP + extra_help)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from seq2exp_cli.cli.options import threads_option
+
 
 @click.command(context_settings={"show_default": True})
 @click.argument("run_dir", type=click.Path(path_type=Path))
@@ -16,12 +18,14 @@ import click
 @click.option("--truth", type=click.Path(path_type=Path), help="Truth BED (e.g. simulate's truth_elements.bed).")
 @click.option("--device", default="auto", help="auto, cpu or cuda[:N] for computing the mask.")
 @click.option("--force", is_flag=True, help="Overwrite an existing image.")
+@threads_option()
 def plot_locus(run_dir: Path, dataset: Path, gene: str, output: Path, elements: Path | None, truth: Path | None,
                device: str, force: bool) -> None:
     """Draw one gene's window: each track, Hi-C contact with the TSS bin, the learned mask
     score, called elements and (when known) the planted truth. Needs matplotlib
     (pip install 'seq2exp[plot]')."""
     from seq2exp_cli.dataset import PreparedDataset
+    from seq2exp_cli.errors import naming_flag
     from seq2exp_cli.inference import check_compatible, default_score, extract_masks, load_model
     from seq2exp_cli.io.atomic import check_output_free
     from seq2exp_cli.io.intervals import read_bed_intervals
@@ -29,12 +33,15 @@ def plot_locus(run_dir: Path, dataset: Path, gene: str, output: Path, elements: 
 
     check_output_free(output, force)
     data = PreparedDataset(dataset)
-    index = find_gene(data, gene)
+    with naming_flag(f"--gene {gene}", dataset):
+        index = find_gene(data, gene)
     model, meta = load_model(run_dir, device)
     check_compatible(meta, data)
     score = default_score(model)
     gene_mask = next(iter(extract_masks(model, data, [index], device=device, batch_size=1, score=score)))
-    called = read_bed_intervals(elements) if elements else None
-    planted = read_truth(truth) if truth else None
+    with naming_flag("--elements", elements):
+        called = read_bed_intervals(elements) if elements else None
+    with naming_flag("--truth", truth):
+        planted = read_truth(truth) if truth else None
     draw(data, index, output, mask=gene_mask.scores, elements=called, truth=planted, score_label=SCORE_LABELS[score])
     click.echo(str(output))

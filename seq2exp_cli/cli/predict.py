@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from seq2exp_cli.cli.options import threads_option
+
 PathType = click.Path(path_type=Path)
 
 
@@ -39,6 +41,7 @@ def metrics_path(output: Path) -> Path:
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N (bf16 autocast on CUDA).")
 @click.option("--num-workers", type=int, default=0, help="DataLoader worker processes.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@threads_option()
 def predict(run_dir: Path, dataset: Path, output: Path, split: str, batch_size: int, device: str,
             num_workers: int, force: bool) -> None:
     """Predict expression with the model in RUN_DIR for the genes of DATASET.

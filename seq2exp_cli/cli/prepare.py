@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from seq2exp_cli.cli.options import command_line, comma_list
+from seq2exp_cli.cli.options import comma_list, command_line, threads_option
 
 PathType = click.Path(path_type=Path)
 
@@ -61,7 +61,7 @@ def _track_specs(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @click.option("--extsize", type=int, help="BAM tracks: extend each read to this fragment length (MACS3 --extsize).")
 @click.option("--shift", type=int, default=0, help="BAM tracks: move 5' ends by this many bp first (MACS3 --shift).")
 @click.option("--min-mapq", type=int, default=0, help="BAM tracks: skip reads below this mapping quality.")
-@click.option("--threads", type=int, default=1, help="Threads for reading tracks (one chromosome each).")
+@threads_option(expose=True, default=1, extra_help=" Tracks are also read on up to N chromosomes at once.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory (only once the new one is complete).")
 def prepare(**kwargs) -> None:
     """Build a dataset from your files: one window per gene (centred on its TSS), stored once

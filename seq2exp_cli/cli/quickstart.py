@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from seq2exp_cli.cli.options import threads_option
+
 
 @click.command(context_settings={"show_default": True})
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("demo"), help="Directory for everything.")
@@ -14,6 +16,7 @@ import click
 @click.option("--seed", type=int, default=1, help="Seed of the simulation and of training.")
 @click.option("--device", default="auto", help="auto, cpu or cuda[:N].")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@threads_option()
 def quickstart(output: Path, scale: str, seed: int, device: str, force: bool) -> None:
     """Run the whole pipeline on a simulated genome with planted enhancers and signal-matched
     decoys, and print how well seq2exp recovers them next to a DNase-threshold caller (and

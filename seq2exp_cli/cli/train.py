@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from seq2exp_cli.cli.options import threads_option
 from seq2exp_cli.errors import InputError
 
 PathType = click.Path(path_type=Path)
@@ -202,6 +203,7 @@ def dump_toml(variant: str, model: dict[str, Any], training: dict[str, Any]) -> 
 @click.option("--force", is_flag=True, help="Overwrite the run files in an existing -o.")
 @click.option("--dump-config", is_flag=True, help="Print the resolved configuration as TOML and exit.")
 @click.pass_context
+@threads_option()
 def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant: str | None,
           config_file: Path | None, motifs_spec: str | None, resume: bool, force: bool, dump_config: bool,
           **options: Any) -> None:
@@ -238,6 +240,9 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant
         model_dict.pop("variant", None)
         click.echo(dump_toml(plan.variant, model_dict, plan.train_config.to_dict()), nl=False)
         return
+    from seq2exp_cli.inference import resolve_device
+
+    resolve_device(plan.train_config.device)  # a device mistake is reported before -o is created
     motif_record, model_factory = None, None
     if motifs_spec is not None and not resume:  # on resume the weights come from last.pt
         motif_record, model_factory = _motif_seeding(motifs_spec, data, plan.model_config)
@@ -279,11 +284,17 @@ def _announce(data: Any, plan: Any) -> None:
 def _motif_seeding(spec: str, data: Any, model_config: Any) -> tuple[dict[str, Any], Any]:
     """Load the motifs, choose those that seed the stem, and return (record, model factory)."""
     from seq2exp_cli.io.motifs import load_motifs
-    from seq2exp_cli.model.motif_init import check_stem_fits, choose_motifs, seeded_model_factory
+    from seq2exp_cli.model.motif_init import (
+        check_stem_fits,
+        choose_motifs,
+        fit_motif_channels,
+        seeded_model_factory,
+    )
 
     motifs, background, source = load_motifs(spec)
     check_stem_fits(model_config, 1, source)
     chosen, record = choose_motifs(motifs, background, data, model_config, source)
+    fit_motif_channels(model_config, len(chosen))
     return record, seeded_model_factory(chosen, background, source)
 
 

@@ -337,7 +337,7 @@ def write_bedgraph(path: str | os.PathLike, chrom_runs: Iterator[tuple[str, Runs
 def _skip_header_lines(path: Path) -> int:
     """Count leading ``track``/``browser``/``#`` lines (bedGraph headers)."""
     n = 0
-    with open(path) as handle:
+    with open(path, errors="replace") as handle:
         for line in handle:
             if line.startswith(("track", "browser", "#")) or not line.strip():
                 n += 1
@@ -369,9 +369,14 @@ def read_bedgraph(path: str | os.PathLike) -> dict[str, Runs]:
                                 skiprows=skip, dtype=dtypes, engine="c")
             break
         except pd.errors.EmptyDataError:
-            return {}
-        except (ValueError, pd.errors.ParserError) as exc:
+            table = None
+            error = ValueError("no data lines")
+            break
+        except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError too: binary bytes
             error = exc
+    if table is None and str(error) == "no data lines" or table is not None and table.empty:
+        raise InputError(f"{path}: the bedGraph has no data lines; give a bedGraph with scores "
+                         "(chrom start end value)")
     if table is None:
         raise InputError(f"{path}: not a bedGraph (chrom start end value) ({str(error).splitlines()[0]}); "
                          "fix the file or convert it with bigWigToBedGraph")
@@ -383,6 +388,14 @@ def read_bedgraph(path: str | os.PathLike) -> dict[str, Runs]:
     all_starts = table["start"].to_numpy(np.int64)
     all_ends = table["end"].to_numpy(np.int64)
     all_values = table["value"].to_numpy(np.float64).astype(np.float32)
+    negative = np.flatnonzero(all_starts < 0)
+    if negative.size:
+        i = int(negative[0])
+        raise InputError(f"{path}: line {skip + i + 1} starts at {all_starts[i]}; BED coordinates start at 0, "
+                         "fix that line")
+    n_unscored = int((~np.isfinite(all_values)).sum())
+    if n_unscored:
+        log.warning("%s: %d lines with a NaN or infinite value are left unscored", path, n_unscored)
     out: dict[str, Runs] = {}
     for a, b in zip(block_start.tolist(), block_end.tolist()):
         chrom = str(names[codes[a]])

@@ -30,6 +30,8 @@ for _code, _letters in enumerate(("Aa", "Cc", "Gg", "Tt")):
 _LUT.setflags(write=False)
 
 _BGZF_MAGIC = b"\x1f\x8b\x08\x04"  # gzip with FEXTRA: BGZF blocks carry the 'BC' extra field
+# the empty block every complete BGZF file ends with (SAM spec, section 4.1.2)
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
 def encode_bases(seq: str | bytes) -> np.ndarray:
@@ -91,6 +93,48 @@ def _gzip_kind(path: Path) -> str:
     return "gzip"
 
 
+def _ends_with_bgzf_eof(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() < len(_BGZF_EOF):
+            return False
+        handle.seek(-len(_BGZF_EOF), os.SEEK_END)
+        return handle.read() == _BGZF_EOF
+
+
+def _check_fai_fits(path: Path, fai: Path, kind: str) -> None:
+    """Refuse a ``.fai`` that indexes bytes a plain FASTA does not have (an index of another file)."""
+    if kind != "plain" or not fai.is_file():
+        return
+    size = path.stat().st_size
+    try:
+        for line in fai.read_text().splitlines():
+            name, length, offset, line_bases, line_bytes = line.split("\t")[:5]
+            length, offset, line_bases, line_bytes = int(length), int(offset), int(line_bases), int(line_bytes)
+            full, rest = divmod(length, max(line_bases, 1))
+            if offset + full * line_bytes + rest > size:
+                raise InputError(
+                    f"{fai}: index entry {name!r} points past the end of {path} ({size} bytes); the index is "
+                    "stale: delete it so it is rebuilt"
+                )
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"{fai}: not a FASTA index; delete it so it is rebuilt") from None
+
+
+class _quiet_htslib:
+    """Silence htslib's own ``[E::...]`` lines; its failures surface as our one-line errors."""
+
+    def __enter__(self) -> None:
+        import pysam
+
+        self._level = pysam.set_verbosity(0)
+
+    def __exit__(self, *exc: object) -> None:
+        import pysam
+
+        pysam.set_verbosity(self._level)
+
+
 class FastaReader:
     """Random access to a FASTA as uint8 codes.
 
@@ -115,19 +159,26 @@ class FastaReader:
             raise InputError(f"{self.path}: FASTA file not found; check the --fasta path")
         kind = _gzip_kind(self.path)
         if kind == "gzip":
+            stem = self.path.name[:-3] if self.path.name.endswith(".gz") else self.path.name
             raise InputError(
                 f"{self.path}: FASTA is gzip-compressed but not BGZF, so it cannot be indexed; "
-                f"recompress it with `gunzip -c {self.path.name} | bgzip > {self.path.stem}.gz`"
-                " or decompress it"
+                f"recompress it to a new file with `gunzip -c {self.path.name} | bgzip > {stem}.bgz` "
+                f"and pass --fasta {stem}.bgz"
+            )
+        if kind == "bgzf" and not _ends_with_bgzf_eof(self.path):
+            raise InputError(
+                f"{self.path}: BGZF FASTA is truncated (no end-of-file block); copy or download it again"
             )
         fai = Path(str(self.path) + ".fai")
+        _check_fai_fits(self.path, fai, kind)
         if not fai.exists() and not os.access(self.path.parent, os.W_OK):
             raise InputError(
                 f"{self.path}: no .fai index and its directory is not writable; "
                 "run `samtools faidx` on a copy in a writable directory"
             )
         try:
-            self._fa = pysam.FastaFile(str(self.path))
+            with _quiet_htslib():
+                self._fa = pysam.FastaFile(str(self.path))
         except (OSError, ValueError) as exc:
             raise InputError(
                 f"{self.path}: cannot read or index the FASTA ({exc}); check that it is a FASTA, "
@@ -161,7 +212,19 @@ class FastaReader:
         out = np.full(end - start, BASE_CODE_N, dtype=np.uint8)
         lo, hi = max(start, 0), min(end, size)
         if hi > lo:
-            seq = self._fa.fetch(chrom, lo, hi)
+            try:
+                with _quiet_htslib():
+                    seq = self._fa.fetch(chrom, lo, hi)
+            except (OSError, ValueError) as exc:
+                raise InputError(
+                    f"{self.path}: cannot read {chrom}:{lo}-{hi} ({exc}); the FASTA is damaged or its index "
+                    f"{self.path}.fai is stale: delete the .fai (and .gzi) so it is rebuilt"
+                ) from None
+            if len(seq) != hi - lo:
+                raise InputError(
+                    f"{self.path}: {chrom}:{lo}-{hi} reads {len(seq)} of {hi - lo} bases; the index "
+                    f"{self.path}.fai is stale or the FASTA truncated: delete the .fai so it is rebuilt"
+                )
             out[lo - start : hi - start] = encode_bases(seq)
         return out
 

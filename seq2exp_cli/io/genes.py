@@ -81,6 +81,11 @@ def _read_gtf(path: Path, feature: str, id_attr: str, name_attr: str) -> pd.Data
         raise InputError(f"{path}: cannot parse as GTF/GFF (9 tab-separated columns) ({exc}); check the format") from exc
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: annotation file is empty; give a non-empty file") from None
+    short = table[list(range(8))].isna().any(axis=1).to_numpy()
+    if short.any():
+        k = int(short.argmax())
+        raise InputError(f"{path}: data row {k + 1} has fewer than 9 tab-separated columns (a file cut off "
+                         f"or not GTF: {'|'.join(table.iloc[k].dropna().astype(str))[:60]!r}); fix or re-download it")
     rows = table[table[2] == feature]
     if rows.empty:
         features = ", ".join(sorted(table[2].dropna().unique())[:8])

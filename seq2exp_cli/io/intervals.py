@@ -15,12 +15,15 @@ SKIP_PREFIXES = ("#", "track", "browser")
 
 
 def open_text(path: Path) -> io.TextIOBase:
-    """Open a text file, gunzipping it when it starts with the gzip magic bytes."""
+    """Open a text file, gunzipping it when it starts with the gzip magic bytes.
+
+    A UTF-8 byte-order mark (spreadsheet exports write one) is dropped.
+    """
     with open(path, "rb") as handle:
         magic = handle.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
+    return open(path, encoding="utf-8-sig", errors="replace")
 
 
 def read_bed_intervals(path: str | os.PathLike) -> pd.DataFrame:

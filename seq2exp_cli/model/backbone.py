@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 BLOCK = 1024
 # Positions per chunk inside a block (the length of the intra-chunk step loop).
 CHUNK = 32
+# Forward keeps every block's states for backward (instead of recomputing them from the block's
+# start state) when they take at most this many bytes: short sequences (a 200-kb window at
+# R = 200 is 1,000 positions) then skip a third of the backward's work for a few MB.
+KEEP_STATES_BYTES = 64 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,32 +117,41 @@ def _from_chunks(x: torch.Tensor, t_len: int) -> torch.Tensor:
 
 
 class _SelectiveScanFn(torch.autograd.Function):
-    """Autograd Function for the blockwise selective scan (see the module docstring)."""
+    """Autograd Function for the blockwise selective scan (see the module docstring).
+
+    States are laid out [..., N, Dn] (state index outside, channel inside): every broadcast
+    product and reduction then runs along contiguous channels, which vectorises on CPU."""
 
     @staticmethod
     def forward(ctx, u, delta, a_mat, b_mat, c_mat, d_vec, block: int, chunk: int):  # type: ignore[override]
         bt, length, dn = u.shape
         n = a_mat.shape[1]
+        a_t = a_mat.t().contiguous()  # [N, Dn]
         y = torch.empty_like(u)
-        h = u.new_zeros(bt, dn * n)
+        h = u.new_zeros(bt, n * dn)
         starts = []
+        keep = bt * (-(-length // chunk) * chunk) * dn * n * u.element_size() <= KEEP_STATES_BYTES
+        kept = []
         for s in range(0, length, block):
             e = min(s + block, length)
             starts.append(h)
             dlt = _to_chunks(delta, s, e, chunk)  # [Bt, tc, nc, Dn]
-            d_a = torch.exp(dlt[..., None] * a_mat)  # [Bt, tc, nc, Dn, N]
-            d_bu = (dlt * _to_chunks(u, s, e, chunk))[..., None] * _to_chunks(b_mat, s, e, chunk)[..., None, :]
+            d_a = torch.exp(dlt[..., None, :] * a_t)  # [Bt, tc, nc, N, Dn]
+            d_bu = (dlt * _to_chunks(u, s, e, chunk))[..., None, :] * _to_chunks(b_mat, s, e, chunk)[..., None]
             tc, nc = dlt.shape[1:3]
-            hs = chunked_scan_(d_a.view(bt, tc, nc, dn * n), d_bu.view(bt, tc, nc, dn * n), h)
-            hs = hs.view(bt, tc, nc, dn, n)
-            # y_t = <C_t, s_t>: a batched mat-vec over (Bt, positions).
-            yb = torch.matmul(hs, _to_chunks(c_mat, s, e, chunk)[..., None])[..., 0]
+            hs = chunked_scan_(d_a.view(bt, tc, nc, n * dn), d_bu.view(bt, tc, nc, n * dn), h)
+            hs = hs.view(bt, tc, nc, n, dn)
+            if keep:
+                kept.append(hs)
+            # y_t = <C_t, s_t>: sum over the state index
+            yb = (hs * _to_chunks(c_mat, s, e, chunk)[..., None]).sum(-2)
             y[:, s:e] = _from_chunks(yb, e - s)
             # Padded positions are identities, so the last stored state is the block's end state.
-            h = hs[:, -1, -1].reshape(bt, dn * n).clone()
+            h = hs[:, -1, -1].reshape(bt, n * dn).clone()
         y = y + u * d_vec
         ctx.save_for_backward(u, delta, a_mat, b_mat, c_mat, d_vec, torch.stack(starts))
         ctx.block, ctx.chunk = block, chunk
+        ctx.kept = kept  # intermediates, not inputs or outputs: kept on ctx
         return y
 
     @staticmethod
@@ -147,51 +160,55 @@ class _SelectiveScanFn(torch.autograd.Function):
         block, chunk = ctx.block, ctx.chunk
         bt, length, dn = u.shape
         n = a_mat.shape[1]
+        a_t = a_mat.t().contiguous()  # [N, Dn]
         dy = dy.contiguous()
         du = dy * d_vec
         d_d = (dy * u).sum((0, 1))
         ddelta = torch.zeros_like(delta)
-        d_amat = torch.zeros_like(a_mat)
+        d_at = torch.zeros_like(a_t)
         d_bmat = torch.zeros_like(b_mat)
         d_cmat = torch.zeros_like(c_mat)
-        carry = u.new_zeros(bt, dn * n)  # exp(Delta_e A) g_e from the block after this one
+        carry = u.new_zeros(bt, n * dn)  # exp(Delta_e A) g_e from the block after this one
         for i in range(starts.shape[0] - 1, -1, -1):
             s = i * block
             e = min(s + block, length)
             t_len = e - s
             dlt = _to_chunks(delta, s, e, chunk)
             ub = _to_chunks(u, s, e, chunk)
-            bb = _to_chunks(b_mat, s, e, chunk)
-            cb = _to_chunks(c_mat, s, e, chunk)
+            bb = _to_chunks(b_mat, s, e, chunk)[..., None]  # [Bt, tc, nc, N, 1]
+            cb = _to_chunks(c_mat, s, e, chunk)[..., None]
             dyb = _to_chunks(dy, s, e, chunk)
             tc, nc = dlt.shape[1:3]
             dlt_u = dlt * ub
-            # Recompute the states of this block from its saved start state.
-            d_a = torch.exp(dlt[..., None] * a_mat)
-            d_bu = dlt_u[..., None] * bb[..., None, :]
-            hs = chunked_scan_(d_a.view(bt, tc, nc, dn * n), d_bu.view(bt, tc, nc, dn * n), starts[i])
-            hs = hs.view(bt, tc, nc, dn, n)
+            if ctx.kept:
+                hs = ctx.kept[i]
+            else:  # recompute the states of this block from its saved start state
+                d_a = torch.exp(dlt[..., None, :] * a_t)
+                d_bu = dlt_u[..., None, :] * bb
+                hs = chunked_scan_(d_a.view(bt, tc, nc, n * dn), d_bu.view(bt, tc, nc, n * dn), starts[i])
+                hs = hs.view(bt, tc, nc, n, dn)
             # Adjoint g_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1}; the decay of the block's last
             # position is 1 here (the next block's decay is inside ``carry``).
             dlt_next = _to_chunks(delta[:, :e], s, e, chunk, shift=1)
-            a_rev = torch.exp(dlt_next[..., None] * a_mat)
-            c_dy = dyb[..., None] * cb[..., None, :]
-            g = chunked_scan_(a_rev.view(bt, tc, nc, dn * n), c_dy.view(bt, tc, nc, dn * n), carry, reverse=True)
-            g = g.view(bt, tc, nc, dn, n)
-            carry = (torch.exp(delta[:, s, :, None] * a_mat) * g[:, 0, 0]).reshape(bt, dn * n)
-            # dC_t = sum_d dy_t,d s_t,d,n ; dB_t = sum_d g_t,d,n Delta_t,d u_t,d
-            d_cmat[:, s:e] = _from_chunks(torch.matmul(dyb[..., None, :], hs)[..., 0, :], t_len)
-            d_bmat[:, s:e] = _from_chunks(torch.matmul(dlt_u[..., None, :], g)[..., 0, :], t_len)
-            d_dltu = torch.matmul(g, bb[..., None])[..., 0]  # d(Delta u): [Bt, tc, nc, Dn]
+            a_rev = torch.exp(dlt_next[..., None, :] * a_t)
+            c_dy = dyb[..., None, :] * cb
+            g = chunked_scan_(a_rev.view(bt, tc, nc, n * dn), c_dy.view(bt, tc, nc, n * dn), carry, reverse=True)
+            g = g.view(bt, tc, nc, n, dn)
+            carry = (torch.exp(delta[:, s, None, :] * a_t) * g[:, 0, 0]).reshape(bt, n * dn)
+            # dC_t = sum_d dy_t,d s_t,n,d ; dB_t = sum_d g_t,n,d Delta_t,d u_t,d
+            d_cmat[:, s:e] = _from_chunks((hs * dyb[..., None, :]).sum(-1), t_len)
+            d_bmat[:, s:e] = _from_chunks((g * dlt_u[..., None, :]).sum(-1), t_len)
+            d_dltu = (g * bb).sum(-2)  # d(Delta u): [Bt, tc, nc, Dn]
             # d(Delta A)_t = g_t * exp(Delta_t A) s_{t-1} = g_t * (s_t - Delta_t B_t u_t).
-            gh = dlt_u[..., None] * bb[..., None, :]
+            gh = dlt_u[..., None, :] * bb
             torch.sub(hs, gh, out=gh)
             gh.mul_(g)
-            d_dlt = d_dltu * ub + (gh * a_mat).sum(-1)
+            d_dlt = d_dltu * ub + (gh * a_t).sum(-2)
             ddelta[:, s:e] = _from_chunks(d_dlt, t_len)
             du[:, s:e] += _from_chunks(d_dltu * dlt, t_len)
-            d_amat += torch.einsum("btcdn,btcd->dn", gh, dlt)
-        return du, ddelta, d_amat, d_bmat, d_cmat, d_d, None, None
+            d_at += (gh * dlt[..., None, :]).sum((0, 1, 2))
+        ctx.kept = []  # a second backward (retain_graph) recomputes from the start states
+        return du, ddelta, d_at.t(), d_bmat, d_cmat, d_d, None, None
 
 
 def selective_scan(u: torch.Tensor, delta: torch.Tensor, a_mat: torch.Tensor, b_mat: torch.Tensor,

@@ -29,7 +29,8 @@ from typing import Any
 from seq2exp_cli.errors import InputError
 
 STEM_POOLS = ("mean", "max")
-READOUTS = ("promoter", "additive")
+STEMS = ("conv", "kmer")
+READOUTS = ("promoter", "additive", "factorized")
 VARIANTS = ("soft", "hard", "nomask", "seqonly", "signalprior")
 
 PRESETS: dict[str, dict[str, float]] = {
@@ -78,6 +79,21 @@ class ModelConfig:
     kl_weight: float = 0.01
     mlp_hidden: int = 128
     hard_threshold: float = 0.5
+    # Sequence stem: "conv" (one-hot convolution, motif detectors; Linear at R = 1) or "kmer" (a
+    # learned embedding per canonical k-mer summed over the bin; see model/kmer_stem.py).
+    stem: str = "conv"
+    # k of the k-mer stem (4**k + 1 embedding rows).
+    kmer_size: int = 6
+    # The k-mer stem mixes each bin with this many neighbouring bins on each side.
+    stem_neighbors: int = 1
+    # L1 weight on the k-mer embedding rows (mean over rows of each row's L1 norm) added to the
+    # training loss: Adam moves rare k-mers as fast as common ones, so without it the table
+    # memorises genes through k-mers that occur by chance.
+    kmer_l1: float = 0.0
+    # Fixed motif-scanning filters beside the k-mer stem (2 per database motif, both strands,
+    # set from a motif file by seed_stem_filters; not trained): the factorized gate reads their
+    # per-bin maxima next to the k-mer features. 0 = none.
+    motif_channels: int = 0
     # Width of the learned one-hot convolution of the R > 1 stem (motif detectors).
     stem_kernel: int = 15
     # How the R > 1 stem pools its per-bp motif detectors into a bin: "mean" or "max" (a 12-bp
@@ -86,6 +102,9 @@ class ModelConfig:
     # How the predictor's output becomes one number. "promoter": mean over the central promoter
     # bins (the paper). "additive": also the log of the mask-weighted sum of a per-bin
     # contribution, so each kept bin adds to the prediction directly (see Seq2Exp.forward).
+    # "factorized": no predictor stack; expression is read from the log of sum_b m_b a_b g_b, where
+    # the activity a_b sees only the bin's signals and distance and the gate g_b only its sequence,
+    # so what the sequence adds cannot be re-learned from the signals (Seq2Exp.forward).
     readout: str = "promoter"
     # The additive readout's bin head also reads the stem's motif features of the bin (not only
     # the predictor's output there): a bin's own motifs set its contribution without first
@@ -139,6 +158,17 @@ class ModelConfig:
                      "mlp_hidden", "stem_kernel"):
             if int(getattr(self, name)) < 1:
                 bad(f"{name}={getattr(self, name)} must be >= 1", f"set {name} to a positive integer")
+        if self.stem not in STEMS:
+            bad(f"stem {self.stem!r} unknown", f"use one of {', '.join(STEMS)}")
+        if not 1 <= int(self.kmer_size) <= 8:
+            bad(f"kmer_size={self.kmer_size} must be in 1..8", "use k = 5-7 (6 is the default)")
+        if int(self.motif_channels) < 0 or (self.motif_channels and self.stem != "kmer"):
+            bad(f"motif_channels={self.motif_channels} needs stem 'kmer' (stem is {self.stem!r}) and >= 0",
+                "set motif_channels = 0, or stem = \"kmer\"")
+        if not self.kmer_l1 >= 0:
+            bad(f"kmer_l1={self.kmer_l1} must be >= 0", "set kmer_l1 to 0 or a small positive weight (e.g. 0.01)")
+        if int(self.stem_neighbors) < 0:
+            bad(f"stem_neighbors={self.stem_neighbors} is negative", "set stem_neighbors >= 0")
         if self.stem_pool not in STEM_POOLS:
             bad(f"stem_pool {self.stem_pool!r} unknown", f"use one of {', '.join(STEM_POOLS)}")
         if self.readout not in READOUTS:
@@ -148,7 +178,8 @@ class ModelConfig:
                 "set readout = \"additive\" or drop bin_head_stem")
         if self.window % self.resolution:
             bad(f"window {self.window} is not a multiple of resolution {self.resolution}",
-                "choose a resolution that divides the window (e.g. 1, 50, 100, 125)")
+                "choose a resolution that divides the window (e.g. "
+                + ", ".join(str(r) for r in _divisors_near(self.window, self.resolution)) + ")")
         if not 0 < self.promoter_bp <= self.window:
             bad(f"promoter_bp={self.promoter_bp} must be in 1..window ({self.window})", "lower promoter_bp")
         if self.n_features < 0:
@@ -207,3 +238,10 @@ class ModelConfig:
         if unknown:
             raise InputError(f"model config: unknown keys {unknown}; the checkpoint needs a newer seq2exp")
         return cls(**values)
+
+
+def _divisors_near(window: int, resolution: int, count: int = 4) -> list[int]:
+    """Resolutions that divide ``window``, closest to ``resolution`` first (1 always divides)."""
+    found = [r for r in range(1, min(window, 4 * resolution + 1) + 1) if window % r == 0]
+    return sorted(sorted(found, key=lambda r: (abs(r - resolution), r))[:count])
+

@@ -52,7 +52,12 @@ def _core(scores: np.ndarray, kernel: int) -> np.ndarray:
 def check_stem_fits(config, n_motifs: int, source: str = "motif file") -> None:
     """Raise InputError when a model built from ``config`` (a ModelConfig) cannot hold
     ``n_motifs`` seeded motifs: a resolution-1 stem has no convolution, and each motif takes two
-    of the d_model filters (both strands)."""
+    of the d_model filters (both strands); a k-mer stem needs motif_channels = 2 x n_motifs."""
+    if getattr(config, "stem", "conv") == "kmer":
+        if config.motif_channels and config.motif_channels != 2 * n_motifs:
+            raise InputError(f"{source}: {n_motifs} motifs need motif_channels = {2 * n_motifs} beside the k-mer stem "
+                             f"(it is {config.motif_channels}); set motif_channels from the motif file")
+        return
     if config.resolution == 1:
         raise InputError(f"{source}: seeding motif detectors needs a convolutional stem (--resolution > 1); "
                          "drop --motifs or train at a coarser resolution")
@@ -69,7 +74,7 @@ def seed_stem_filters(model: torch.nn.Module, motifs: list[Motif], background: n
 
     Raises InputError when the stem has no convolution (resolution 1) or too few filters."""
     check_stem_fits(model.config, len(motifs), source)
-    conv = model.stem.seq_embed
+    conv = model.stem.motif_scan if model.stem.motif_scan is not None else model.stem.seq_embed
     n_filters, _, kernel = conv.weight.shape
     with torch.no_grad():
         c = 0
@@ -110,9 +115,24 @@ RANK_WINDOWS = 16
 _ACCESS_NAMES = ("dnase", "atac", "access")
 
 
+#: motifs a k-mer stem scans beside its k-mers (two fixed filters each): the scan runs over every
+#: base, so its width sets most of a CPU step's cost
+KMER_STEM_MOTIFS = 32
+
+
 def motif_capacity(config) -> int:
-    """How many motifs seed the stem: ``d_model // SEEDED_SHARE`` (two filters each)."""
+    """How many motifs seed the stem: ``d_model // SEEDED_SHARE`` (two filters each), or
+    KMER_STEM_MOTIFS fixed motif channels beside a k-mer stem."""
+    if getattr(config, "stem", "conv") == "kmer":
+        return KMER_STEM_MOTIFS
     return max(1, config.d_model // SEEDED_SHARE)
+
+
+def fit_motif_channels(config, n_motifs: int) -> None:
+    """Give a k-mer stem's config the fixed motif channels for ``n_motifs`` (two each); a
+    convolutional stem's config is left as it is."""
+    if getattr(config, "stem", "conv") == "kmer":
+        config.motif_channels = 2 * n_motifs
 
 
 def _access_track(signal_names: list[str]) -> int | None:

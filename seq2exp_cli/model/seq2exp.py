@@ -30,6 +30,8 @@ from seq2exp_cli.errors import InputError
 from seq2exp_cli.losses import beta_kl
 from seq2exp_cli.model.backbone import MambaStack
 from seq2exp_cli.model.config import ModelConfig
+from seq2exp_cli.model.kmer_stem import KmerStem
+from seq2exp_cli.model.stem_ops import motif_max_pool
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,10 @@ def expand_mask(mask: torch.Tensor, resolution: int) -> torch.Tensor:
 class Seq2ExpOutput:
     """prediction [B]; kl [B] (mean KL over non-overridden bins; zeros without a mask);
     mask [B, n] (the mask used); alpha, beta [B, n] or None (nomask/seqonly); contribution [B, n]
-    (mask x per-bin contribution, additive readout only, else None)."""
+    (mask x per-bin contribution, additive and factorized readouts, else None); penalty: a scalar
+    regulariser the loss adds (the k-mer stem's weighted L1 in training), or None; evidence [B, n]
+    (factorized readout: m_b a_b max(g_b - g_null, 0), the part of the contribution the bin's
+    sequence adds beyond a sequence without k-mer evidence), or None."""
 
     prediction: torch.Tensor
     kl: torch.Tensor
@@ -66,6 +71,8 @@ class Seq2ExpOutput:
     alpha: torch.Tensor | None
     beta: torch.Tensor | None
     contribution: torch.Tensor | None = None
+    penalty: torch.Tensor | None = None
+    evidence: torch.Tensor | None = None
 
 
 class Stem(nn.Module):
@@ -80,21 +87,39 @@ class Stem(nn.Module):
         super().__init__()
         self.resolution = cfg.resolution
         self.max_pool = cfg.stem_pool == "max"
-        if cfg.resolution == 1:
+        if cfg.stem == "kmer":
+            self.seq_embed: nn.Module = KmerStem(cfg.kmer_size, cfg.d_model, cfg.resolution, cfg.stem_neighbors)
+        elif cfg.resolution == 1:
             self.seq_embed: nn.Module = nn.Linear(4, cfg.d_model)
         else:
             self.seq_embed = nn.Conv1d(4, cfg.d_model, cfg.stem_kernel, padding=cfg.stem_kernel // 2)
         self.sig_embed = nn.Linear(cfg.n_signals, cfg.d_model) if use_signals and cfg.n_signals else None
+        # fixed motif scan (k-mer stem + a motif database): weights set by seed_stem_filters, never trained
+        self.motif_scan = None
+        if cfg.motif_channels:
+            self.motif_scan = nn.Conv1d(4, cfg.motif_channels, cfg.stem_kernel, padding=cfg.stem_kernel // 2)
+            self.motif_scan.requires_grad_(False)
+
+    def motif_features(self, seq: torch.Tensor) -> torch.Tensor | None:
+        """ReLU of each fixed motif filter's maximum over the bin, [B, n, motif_channels]; None
+        without a motif scan."""
+        if self.motif_scan is None:
+            return None
+        with torch.no_grad():
+            return F.relu(motif_max_pool(seq, self.motif_scan.weight, self.motif_scan.bias, self.resolution))
 
     def embed_seq(self, seq: torch.Tensor) -> torch.Tensor:
-        oh = one_hot(seq)
+        if isinstance(self.seq_embed, KmerStem):
+            return self.seq_embed(seq)
         if self.resolution == 1:
-            return self.seq_embed(oh)
+            return self.seq_embed(one_hot(seq))
+        if self.max_pool:
+            # GELU after the max: the same detectors at a fraction of the per-bp activation cost;
+            # motif_max_pool never builds the per-bp detector outputs (see stem_ops)
+            return F.gelu(motif_max_pool(seq, self.seq_embed.weight, self.seq_embed.bias, self.resolution))
+        oh = one_hot(seq)
         length = oh.shape[1]
         x = self.seq_embed(oh.transpose(1, 2))[..., :length]  # [B, d, L]
-        if self.max_pool:
-            # GELU after the max: the same detectors at a fraction of the per-bp activation cost
-            return F.gelu(F.max_pool1d(x, self.resolution)).transpose(1, 2)
         return pool_bins(F.gelu(x).transpose(1, 2), self.resolution)
 
     def embed_signals(self, pooled: torch.Tensor) -> torch.Tensor | None:
@@ -118,7 +143,8 @@ class Seq2Exp(nn.Module):
 
         self.generator = stack() if cfg.variant in ("soft", "hard") else None
         self.mask_head = nn.Linear(cfg.d_model, 2) if self.generator is not None else None
-        self.predictor = stack()
+        factorized = cfg.readout == "factorized"
+        self.predictor = None if factorized else stack()
         additive = cfg.readout == "additive"
         # additive readout: per-bin contribution softplus(bin_head([h_b, distance_b, signals_b])) >= 0,
         # one more head input. distance_b = log1p(|bin centre - TSS| / 1 kb): contact falls with
@@ -127,8 +153,16 @@ class Seq2Exp(nn.Module):
         bin_inputs = cfg.d_model * (1 + int(cfg.bin_head_stem)) + 1 + (cfg.n_signals if self.uses_signals else 0)
         self.bin_head = nn.Sequential(nn.Linear(bin_inputs, cfg.mlp_hidden), nn.ReLU(),
                                       nn.Linear(cfg.mlp_hidden, 1)) if additive else None
+        # factorized readout: gate g_b = softplus(gate_head(GELU(e_seq_b))) reads the sequence only,
+        # activity a_b = softplus(activity_head([signals_b, distance_b])) the signals and distance only
+        self.gate_head = nn.Sequential(nn.Linear(cfg.d_model + cfg.motif_channels, cfg.mlp_hidden), nn.ReLU(),
+                                       nn.Linear(cfg.mlp_hidden, 1)) if factorized else None
+        n_activity = 1 + (cfg.n_signals if self.uses_signals else 0)
+        self.activity_head = nn.Sequential(nn.Linear(n_activity, cfg.mlp_hidden), nn.ReLU(),
+                                           nn.Linear(cfg.mlp_hidden, 1)) if factorized else None
+        head_inputs = cfg.n_features + (1 if factorized else cfg.d_model + int(additive))
         self.head = nn.Sequential(
-            nn.Linear(cfg.d_model + cfg.n_features + int(additive), cfg.mlp_hidden), nn.ReLU(),
+            nn.Linear(head_inputs, cfg.mlp_hidden), nn.ReLU(),
             nn.Linear(cfg.mlp_hidden, cfg.mlp_hidden), nn.ReLU(),
             nn.Linear(cfg.mlp_hidden, 1))
         self.register_buffer("prior_weights", torch.tensor(cfg.prior_weights, dtype=torch.float32), persistent=False)
@@ -237,12 +271,32 @@ class Seq2Exp(nn.Module):
             mask = torch.where(black, torch.zeros_like(mask), mask)
             mask = torch.where(promoter, torch.ones_like(mask), mask)
             kl = self._kl(alpha, beta, ~black & ~promoter)
-            # The mask scales what the predictor reads at each bin after its first norm (scaling
-            # x itself would be undone by that RMSNorm; see BiMambaLayer).
+        else:
+            mask = torch.where(black, torch.zeros_like(x[..., 0]), torch.ones_like(x[..., 0]))
+            kl = torch.zeros(b, device=x.device, dtype=x.dtype)
+        if self.predictor is None:
+            motifs = self.stem.motif_features(seq)
+            gate_in = F.gelu(e_seq) if motifs is None else torch.cat([F.gelu(e_seq), motifs.to(e_seq.dtype)], -1)
+            output = self._factorized(gate_in, pooled, features, mask, kl, alpha, beta)
+        else:
+            output = self._predictor_readout(x, pooled, features, mask, kl, alpha, beta, e_seq)
+        stem = self.stem.seq_embed
+        if self.training and cfg.kmer_l1 > 0 and isinstance(stem, KmerStem):
+            output.penalty = cfg.kmer_l1 * stem.l1()
+        return output
+
+    def _predictor_readout(self, x: torch.Tensor, pooled: torch.Tensor, features: torch.Tensor, mask: torch.Tensor,
+                           kl: torch.Tensor, alpha: torch.Tensor | None, beta: torch.Tensor | None,
+                           e_seq: torch.Tensor) -> Seq2ExpOutput:
+        """The predictor stack over the masked input, read at the promoter (and, additive, per bin)."""
+        cfg = self.config
+        b = x.shape[0]
+        # The mask scales what the predictor reads at each bin after its first norm (scaling
+        # x itself would be undone by that RMSNorm; see BiMambaLayer).
+        if self.variant in MASKED_VARIANTS:
             h = self.predictor(x, input_scale=mask)  # [B, n, d]
         else:
-            mask = torch.ones(b, cfg.n_bins, device=x.device, dtype=x.dtype)
-            kl = torch.zeros(b, device=x.device, dtype=x.dtype)
+            mask = torch.ones_like(mask)
             h = self.predictor(x)  # [B, n, d]
         p0, p1 = cfg.promoter_bins()
         pooled_h = h[:, p0:p1].mean(1)  # mean over the central promoter bins: [B, d]
@@ -259,6 +313,35 @@ class Seq2Exp(nn.Module):
             parts.append(torch.log(contribution.sum(1, keepdim=True) + 1e-4))
         z = torch.cat(parts, dim=1)
         return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta, contribution)
+
+    def _factorized(self, gate_in: torch.Tensor, pooled: torch.Tensor, features: torch.Tensor, mask: torch.Tensor,
+                    kl: torch.Tensor, alpha: torch.Tensor | None, beta: torch.Tensor | None) -> Seq2ExpOutput:
+        """Factorized readout: contribution_b = m_b a_b g_b [B, n]; prediction = head([log sum_b
+        contribution_b, features]). gate_in [B, n, d (+ motif channels)] is sequence only. The
+        promoter bins are kept (m = 1) and gated like any other."""
+        e_seq = gate_in
+        b = e_seq.shape[0]
+        gate = F.softplus(self.gate_head(gate_in))[..., 0]  # [B, n], sequence only
+        distance = self.tss_distance.to(e_seq.dtype).expand(b, -1)[..., None]  # [B, n, 1]
+        activity_in = torch.cat([pooled.to(e_seq.dtype), distance], -1) if self.uses_signals else distance
+        activity = F.softplus(self.activity_head(activity_in))[..., 0]  # [B, n], signals and distance only
+        contribution = mask * activity * gate
+        z = torch.cat([torch.log(contribution.sum(1, keepdim=True) + 1e-3), features.to(e_seq.dtype)], dim=1)
+        # Only the order of gates is identified (the head absorbs a common level), and the L1 pulls
+        # every k-mer without evidence to the same level: the gate of a sequence with no usable
+        # k-mer. Elements are ranked by what their sequence adds above it.
+        evidence = mask * activity * F.relu(gate - self._null_gate().to(gate.dtype))
+        return Seq2ExpOutput(self.head(z)[:, 0], kl, mask, alpha, beta, contribution, evidence=evidence)
+
+    def _null_gate(self) -> torch.Tensor:
+        """The gate of a bin of N (no k-mer, no motif evidence) inside a run of N: a scalar."""
+        r = self.config.resolution
+        n_bins = 2 * self.config.stem_neighbors + 1
+        seq = torch.full((1, r * n_bins), 4, dtype=torch.uint8, device=self.promoter.device)
+        e_seq = self.stem.embed_seq(seq)
+        motifs = self.stem.motif_features(seq)
+        gate_in = F.gelu(e_seq) if motifs is None else torch.cat([F.gelu(e_seq), motifs.to(e_seq.dtype)], -1)
+        return F.softplus(self.gate_head(gate_in))[0, n_bins // 2, 0]
 
     @torch.no_grad()
     def mask_scores(self, seq: torch.Tensor, signals: torch.Tensor, blacklist: torch.Tensor | None = None
@@ -283,15 +366,17 @@ class Seq2Exp(nn.Module):
     def contribution_scores(self, seq: torch.Tensor, signals: torch.Tensor, features: torch.Tensor,
                             blacklist: torch.Tensor | None = None) -> torch.Tensor:
         """Evaluation-mode share of each bin in the gene's predicted regulatory input [B, n]:
-        m_b c_b / sum_b' m_b' c_b' (additive readout only; ABC's score is the same kind of share).
+        m_b c_b / sum_b' m_b' c_b' (additive readout; ABC's score is the same kind of share), or,
+        factorized readout, each bin's share of the sequence evidence (Seq2ExpOutput.evidence).
         0 on blacklisted bins; sums to 1 per gene. Does not change the module's train/eval mode."""
-        if self.bin_head is None:
-            raise InputError(f"contribution scores need a model trained with readout 'additive' "
+        if self.bin_head is None and self.gate_head is None:
+            raise InputError(f"contribution scores need a model trained with readout 'additive' or 'factorized' "
                              f"(this one has {self.config.readout!r}); use --score mask")
         was_training = self.training
         self.eval()
         try:
-            contribution = self(seq, signals, features, blacklist).contribution
+            output = self(seq, signals, features, blacklist)
         finally:
             self.train(was_training)
+        contribution = output.contribution if output.evidence is None else output.evidence
         return contribution / contribution.sum(1, keepdim=True).clamp(min=1e-12)
