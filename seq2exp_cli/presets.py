@@ -70,7 +70,7 @@ def split_preset(name: str, device_type: str = "cpu") -> ResolvedPreset:
     import dataclasses
 
     from seq2exp_cli.model.config import ModelConfig
-    from seq2exp_cli.training import TrainConfig
+    from seq2exp_cli.train_config import TrainConfig
 
     name = resolve_name(name, device_type)
     model_keys = {f.name for f in dataclasses.fields(ModelConfig)}

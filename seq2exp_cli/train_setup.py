@@ -70,7 +70,7 @@ def resolve_plan(dataset: Any, preset: str = "auto", layers: list[SettingsLayer]
     from seq2exp_cli.inference import resolve_device, world_size
     from seq2exp_cli.model.config import ModelConfig, recommended_resolution
     from seq2exp_cli.presets import sized_length, split_preset
-    from seq2exp_cli.training import TrainConfig
+    from seq2exp_cli.train_config import TrainConfig
 
     layers = layers or []
     user_training: dict[str, Any] = {}

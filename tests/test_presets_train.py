@@ -57,7 +57,7 @@ def test_quickstart_recipes_derive_from_the_cpu_preset():
 def test_every_config_field_has_an_option():
     from seq2exp_cli.cli.train import DATA_FIELDS, train
     from seq2exp_cli.model.config import ModelConfig
-    from seq2exp_cli.training import TrainConfig
+    from seq2exp_cli.train_config import TrainConfig
 
     options = {p.name for p in train.params}
     fields = {f.name for f in dataclasses.fields(ModelConfig)} | {f.name for f in dataclasses.fields(TrainConfig)}

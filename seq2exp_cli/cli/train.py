@@ -102,7 +102,7 @@ def _choices(name: str) -> tuple[str, ...] | None:
 def _option_specs() -> list[tuple[str, str, Any, bool, Any]]:
     """(table, field, scalar type, is_list, dataclass default) for every generated option."""
     from seq2exp_cli.model.config import ModelConfig
-    from seq2exp_cli.training import TrainConfig
+    from seq2exp_cli.train_config import TrainConfig
 
     specs = []
     for table, cls in (("model", ModelConfig), ("training", TrainConfig)):

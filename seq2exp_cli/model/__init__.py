@@ -1,8 +1,21 @@
-"""The Seq2Exp model: config, pure-PyTorch bidirectional Mamba backbone, generator/prior/mask/predictor."""
+"""The Seq2Exp model: config, pure-PyTorch bidirectional Mamba backbone, generator/prior/mask/predictor.
 
-from seq2exp_cli.model.backbone import BiMambaLayer, Mamba, MambaStack, RMSNorm, selective_scan
-from seq2exp_cli.model.config import ModelConfig, default_prior, recommended_resolution
-from seq2exp_cli.model.seq2exp import Seq2Exp, Seq2ExpOutput, expand_mask, one_hot
+Names load on first use, so ``seq2exp_cli.model.config`` (what ``--help`` needs) imports no torch.
+"""
 
-__all__ = ["BiMambaLayer", "Mamba", "MambaStack", "ModelConfig", "RMSNorm", "Seq2Exp", "Seq2ExpOutput",
-           "default_prior", "expand_mask", "one_hot", "recommended_resolution", "selective_scan"]
+import importlib
+
+_WHERE = {
+    "BiMambaLayer": "backbone", "Mamba": "backbone", "MambaStack": "backbone", "RMSNorm": "backbone",
+    "selective_scan": "backbone", "ModelConfig": "config", "default_prior": "config",
+    "recommended_resolution": "config", "Seq2Exp": "seq2exp", "Seq2ExpOutput": "seq2exp",
+    "expand_mask": "seq2exp", "one_hot": "seq2exp",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"seq2exp_cli.model.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'seq2exp_cli.model' has no attribute {name!r}")
