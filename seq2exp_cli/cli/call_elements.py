@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 
 from seq2exp_cli.cli.options import threads_option
-
 from seq2exp_cli.errors import InputError
 
 _EPILOG = """\b
