@@ -423,9 +423,10 @@ def write_reports(args, device, trainers, first, results, profile, loading, rss,
         lines.append(f"- resident memory over {len(rss)} more steps of the current version: "
                      f"{rss[0]:.2f} GiB after the first, {rss[-1]:.2f} GiB after the last "
                      f"(min {min(rss):.2f}, max {max(rss):.2f}).")
-    lines.append(f"- peak RSS of the whole process (both versions): {peak:.2f} GiB.")
+    lines.append(f"- peak RSS of the whole process ({' and '.join(results)}): {peak:.2f} GiB.")
     if device.type == "cuda":
-        lines.append(f"- peak GPU memory allocated: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB.")
+        lines.append(f"- peak GPU memory allocated: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB; "
+                     "on a GPU the wall seconds per step (after torch.cuda.synchronize) are the measure.")
     if accuracy:
         lines += accuracy_lines(args.baseline, args.accuracy_dataset, accuracy)
     output = args.output or HERE / "results" / f"bench_train_{device.type}.md"

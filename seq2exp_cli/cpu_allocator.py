@@ -1,4 +1,4 @@
-"""Keep freed tensor memory in the process on CPU (glibc ``mallopt``), for faster CPU training.
+"""Keep freed tensor memory in the process on CPU (glibc ``mallopt``), for faster CPU training and inference.
 
 Why: glibc serves every allocation above its mmap threshold (128 kB, rising to at most 32 MB)
 with a fresh ``mmap`` and returns it to the kernel on ``free``. A CPU training step allocates
@@ -54,3 +54,8 @@ def keep_freed_memory() -> bool:
     _applied = bool(mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_BYTES))
     log.debug("malloc thresholds raised to %d bytes: %s", KEEP_BYTES, _applied)
     return _applied
+
+
+def keep_freed_memory_on(device) -> bool:
+    """:func:`keep_freed_memory` when ``device`` (a torch.device) is the CPU; False otherwise."""
+    return device.type == "cpu" and keep_freed_memory()

@@ -29,6 +29,7 @@ import torch
 
 from seq2exp_cli import __version__
 from seq2exp_cli.checkpoints import MODEL_FORMAT, load_checkpoint
+from seq2exp_cli.cpu_allocator import keep_freed_memory_on
 from seq2exp_cli.errors import InputError, ModelMismatchError, Seq2ExpError
 
 log = logging.getLogger(__name__)
@@ -329,6 +330,7 @@ def predict_values(
     Under torchrun each rank predicts its shard and every rank returns the merged array.
     """
     indices = np.asarray(indices, dtype=np.int64)
+    keep_freed_memory_on(device)  # every batch reallocates the same activations (see cpu_allocator)
     net = _unwrap(model)
     was_training = net.training
     net.eval()
@@ -428,6 +430,7 @@ def extract_masks(
     from seq2exp_cli.model.seq2exp import expand_mask
 
     device = resolve_device(device)
+    keep_freed_memory_on(device)  # every batch reallocates the same activations (see cpu_allocator)
     net = _unwrap(model)
     net.eval()
     mine = shard(indices) if shard_indices else np.asarray(indices, dtype=np.int64)

@@ -33,3 +33,11 @@ def test_thresholds_raised_once_on_glibc():
 
 def test_user_malloc_settings_are_left_alone():
     assert _run({"MALLOC_MMAP_THRESHOLD_": "65536"}).split() == ["False", "False"]
+
+
+def test_keep_freed_memory_only_on_cpu():
+    import torch
+
+    from seq2exp_cli.cpu_allocator import keep_freed_memory_on
+
+    assert keep_freed_memory_on(torch.device("meta")) is False

@@ -66,3 +66,30 @@ def test_cuda_matches_cpu():
     for mine, ref in zip(torch.autograd.grad(out_gpu, (w_gpu, b_gpu), upstream.cuda()),
                          torch.autograd.grad(out_cpu, (weight, bias), upstream)):
         assert torch.allclose(mine.cpu(), ref, atol=1e-3)
+
+
+@pytest.mark.parametrize("resolution", [200, 7])
+def test_inference_path_matches(resolution, monkeypatch):
+    # without gradient the per-bin maxima are computed without arg-max (another code path)
+    monkeypatch.setattr(stem_ops, "CHUNK_POSITIONS", 5 * resolution)
+    g = torch.Generator().manual_seed(resolution)
+    seq = torch.randint(0, 5, (2, 3000), generator=g, dtype=torch.uint8)
+    weight = torch.randn(5, 4, 15, generator=g, dtype=torch.float64)
+    bias = torch.randn(5, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        out = motif_max_pool(seq, weight, bias, resolution)
+    assert torch.allclose(out, reference(seq, weight, bias, resolution), rtol=0, atol=1e-12)
+
+
+def test_mean_gelu_inference_matches_convolution(monkeypatch):
+    from seq2exp_cli.model.stem_ops import motif_mean_gelu
+
+    monkeypatch.setattr(stem_ops, "CHUNK_POSITIONS", 400)
+    g = torch.Generator().manual_seed(9)
+    seq = torch.randint(0, 5, (2, 2000), generator=g, dtype=torch.uint8)
+    weight = torch.randn(6, 4, 15, generator=g, dtype=torch.float64)
+    bias = torch.randn(6, generator=g, dtype=torch.float64)
+    one_hot = F.one_hot(seq.long(), 5)[..., :4].double().transpose(1, 2)
+    x = F.gelu(F.conv1d(one_hot, weight, bias, padding=7)[..., :2000]).transpose(1, 2)
+    expected = x.reshape(2, 20, 100, 6).mean(2)
+    assert torch.allclose(motif_mean_gelu(seq, weight, bias, 100), expected, rtol=0, atol=1e-12)

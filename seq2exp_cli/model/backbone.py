@@ -45,6 +45,10 @@ CHUNK = 32
 # start state) when they take at most this many bytes: short sequences (a 200-kb window at
 # R = 200 is 1,000 positions) then skip a third of the backward's work for a few MB.
 KEEP_STATES_BYTES = 64 << 20
+# Block and chunk for such short sequences: block memory no longer matters there, and smaller
+# block tensors stay in cache (~10 % faster at 8 x 1,000 positions x 48 x 8 states).
+SHORT_BLOCK = 512
+SHORT_CHUNK = 16
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,13 +216,14 @@ class _SelectiveScanFn(torch.autograd.Function):
 
 
 def selective_scan(u: torch.Tensor, delta: torch.Tensor, a_mat: torch.Tensor, b_mat: torch.Tensor,
-                   c_mat: torch.Tensor, d_vec: torch.Tensor | None = None, block: int = BLOCK,
-                   chunk: int = CHUNK) -> torch.Tensor:
+                   c_mat: torch.Tensor, d_vec: torch.Tensor | None = None, block: int | None = None,
+                   chunk: int | None = None) -> torch.Tensor:
     """Mamba v1 selective scan without a Python loop over positions.
 
     u: [Bt, L, Dn] input; delta: [Bt, L, Dn] step sizes (already positive, e.g. softplus'd);
     a_mat: [Dn, N] (negative: A = -exp(A_log)); b_mat, c_mat: [Bt, L, N]; d_vec: [Dn] skip weights
-    (None = no skip). ``block`` / ``chunk``: positions per block / per chunk (see module doc).
+    (None = no skip). ``block`` / ``chunk``: positions per block / per chunk (see module doc;
+    None: BLOCK / CHUNK, or SHORT_BLOCK / SHORT_CHUNK when the states are kept for backward).
     Returns y: [Bt, L, Dn] with y_t = <C_t, s_t> + D u_t. Differentiable in all tensor inputs.
     When ``mamba_ssm`` is importable and the tensors are on CUDA, its fused kernel is used.
     """
@@ -229,6 +234,11 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, a_mat: torch.Tensor, b_
 
         if has_cuda_scan():
             return cuda_selective_scan(u, delta, a_mat, b_mat, c_mat, d_vec)
+    if block is None or chunk is None:
+        bt, length, dn = u.shape
+        short = bt * length * dn * a_mat.shape[1] * u.element_size() <= KEEP_STATES_BYTES
+        block = block if block is not None else (SHORT_BLOCK if short else BLOCK)
+        chunk = chunk if chunk is not None else (SHORT_CHUNK if short else CHUNK)
     if block < 1 or chunk < 1:
         raise ValueError(f"selective_scan: block ({block}) and chunk ({chunk}) must be positive")
     # Whole chunks per block, so only the last block of a sequence is ever padded.

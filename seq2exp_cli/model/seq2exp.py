@@ -31,7 +31,7 @@ from seq2exp_cli.losses import beta_kl
 from seq2exp_cli.model.backbone import MambaStack
 from seq2exp_cli.model.config import ModelConfig
 from seq2exp_cli.model.kmer_stem import KmerStem
-from seq2exp_cli.model.stem_ops import motif_max_pool
+from seq2exp_cli.model.stem_ops import motif_max_pool, motif_mean_gelu
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ class Stem(nn.Module):
             # GELU after the max: the same detectors at a fraction of the per-bp activation cost;
             # motif_max_pool never builds the per-bp detector outputs (see stem_ops)
             return F.gelu(motif_max_pool(seq, self.seq_embed.weight, self.seq_embed.bias, self.resolution))
+        if not torch.is_grad_enabled():  # inference: the same means from table look-ups (stem_ops)
+            return motif_mean_gelu(seq, self.seq_embed.weight, self.seq_embed.bias, self.resolution)
         oh = one_hot(seq)
         length = oh.shape[1]
         x = self.seq_embed(oh.transpose(1, 2))[..., :length]  # [B, d, L]

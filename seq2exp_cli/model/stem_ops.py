@@ -57,6 +57,59 @@ def _kmer_codes(seq: torch.Tensor, kernel: int, groups: int) -> torch.Tensor:
     return kmers
 
 
+def _shifted_kmers(seq: torch.Tensor, kernel: int, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(k-mer codes [B, L + ...], table rows [B, L, groups]): group j of the detector at output t
+    reads the k-mer at padded position t + KMER j, from its own block of 5^KMER table rows."""
+    length = seq.shape[1]
+    kmers = _kmer_codes(seq, kernel, groups)
+    shifted = torch.stack([kmers[:, KMER * j:KMER * j + length] + j * 5**KMER for j in range(groups)], -1)
+    return kmers, shifted
+
+
+def _chunks(n_bins: int, resolution: int):
+    """(first bin, end bin) of each chunk of about CHUNK_POSITIONS positions."""
+    step = max(1, CHUNK_POSITIONS // resolution)
+    return ((lo, min(lo + step, n_bins)) for lo in range(0, n_bins, step))
+
+
+def _max_values(seq: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Forward without gradient: the per-bin maxima only. Each chunk's rows are ordered offset in
+    the bin first, so the maximum runs over the outer dimension (contiguous rows, vectorised)."""
+    b, length = seq.shape
+    d, _, kernel = weight.shape
+    n_bins = length // resolution
+    groups = -(-kernel // KMER)
+    tables = _kmer_tables(weight, groups)
+    _, shifted = _shifted_kmers(seq, kernel, groups)
+    values = weight.new_empty(b, n_bins, d)
+    for row in range(b):
+        for lo, hi in _chunks(n_bins, resolution):
+            rows = shifted[row, lo * resolution:hi * resolution].view(hi - lo, resolution, groups)
+            acc = F.embedding_bag(rows.transpose(0, 1).reshape(-1, groups), tables, mode="sum")
+            values[row, lo:hi] = acc.view(resolution, (hi - lo) * d).amax(0).view(hi - lo, d)
+    return values + bias
+
+
+@torch.no_grad()
+def motif_mean_gelu(seq: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Inference (no gradient) of the ``mean`` stem: the per-bin mean of GELU(one-hot convolution),
+    [B, L // R, d], from the same table look-ups, chunk by chunk (offset in the bin first, so the
+    mean runs over contiguous rows)."""
+    b, length = seq.shape
+    d, _, kernel = weight.shape
+    n_bins = length // resolution
+    groups = -(-kernel // KMER)
+    tables = _kmer_tables(weight, groups)
+    _, shifted = _shifted_kmers(seq, kernel, groups)
+    values = weight.new_empty(b, n_bins, d)
+    for row in range(b):
+        for lo, hi in _chunks(n_bins, resolution):
+            rows = shifted[row, lo * resolution:hi * resolution].view(hi - lo, resolution, groups)
+            acc = F.embedding_bag(rows.transpose(0, 1).reshape(-1, groups), tables, mode="sum").add_(bias)
+            values[row, lo:hi] = F.gelu(acc).view(resolution, (hi - lo) * d).mean(0).view(hi - lo, d)
+    return values
+
+
 class _MotifMaxPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, seq, weight, bias, resolution: int):  # type: ignore[override]
@@ -65,16 +118,11 @@ class _MotifMaxPool(torch.autograd.Function):
         n_bins = length // resolution
         groups = -(-kernel // KMER)
         tables = _kmer_tables(weight.detach(), groups)
-        # group j of the detector at output t reads the k-mer at padded position t + KMER j;
-        # each group has its own block of 5^KMER table rows
-        kmers = _kmer_codes(seq, kernel, groups)
-        shifted = torch.stack([kmers[:, KMER * j:KMER * j + length] + j * 5**KMER for j in range(groups)], -1)
-        bins_per_chunk = max(1, CHUNK_POSITIONS // resolution)
+        kmers, shifted = _shifted_kmers(seq, kernel, groups)
         values = weight.new_empty(b, n_bins, d)
         where = torch.empty(b, n_bins, d, dtype=torch.int64, device=seq.device)
         for row in range(b):
-            for lo in range(0, n_bins, bins_per_chunk):
-                hi = min(lo + bins_per_chunk, n_bins)
+            for lo, hi in _chunks(n_bins, resolution):
                 acc = F.embedding_bag(shifted[row, lo * resolution:hi * resolution], tables, mode="sum")
                 torch.max(acc.view(hi - lo, resolution, d), 1, out=(values[row, lo:hi], where[row, lo:hi]))
         ctx.save_for_backward(kmers, where)
@@ -110,5 +158,9 @@ def motif_max_pool(seq: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, 
     """Per-bin maximum of the one-hot convolution (see the module docstring).
 
     seq: integer codes [B, L] (A0 C1 G2 T3, 4 = N/padding); weight [d, 4, K]; bias [d].
-    Returns [B, L // R, d] float (before the stem's GELU). Differentiable in weight and bias."""
+    Returns [B, L // R, d] float (before the stem's GELU). Differentiable in weight and bias;
+    without gradient (inference) the arg-max, the forward's costliest part, is skipped."""
+    if not (torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad)):
+        with torch.no_grad():
+            return _max_values(seq, weight, bias, resolution)
     return _MotifMaxPool.apply(seq, weight, bias, resolution)
