@@ -217,7 +217,8 @@ def test_additive_readout_with_seeded_motifs_then_contribution_elements(dataset,
     assert result.exit_code == 1 and "readout 'promoter'" in result.output
     assert len(result.output.strip().splitlines()) == 1
     result = run(["train", str(dataset), "-o", str(tmp_path / "r1"), "--d-model", "8", "--n-layers", "1",
-                  "--resolution", "1", "--device", "cpu", "--motifs", str(tmp_path / "db.meme")])
+                  "--resolution", "1", "--stem", "conv", "--readout", "promoter", "--device", "cpu",
+                  "--motifs", str(tmp_path / "db.meme")])
     assert result.exit_code == 1 and "resolution > 1" in result.output and not (tmp_path / "r1").exists()
     result = run(["train", str(dataset), "-o", str(tmp_path / "r2"), *TINY, "--bin-head-stem"])
     assert result.exit_code == 1 and "bin_head_stem needs readout 'additive'" in result.output

@@ -23,14 +23,14 @@ def demo(tmp_path_factory):
 def test_quickstart_prints_one_table_with_every_method(demo):
     out, printed = demo
     assert "Held-out expression" in printed and "Pearson" in printed
-    assert "| seq2exp (hard) |" in printed and "| DNase threshold, equal bp |" in printed
+    assert "| seq2exp (nomask) |" in printed and "| DNase threshold, equal bp |" in printed
     summary = json.loads((out / "summary.json").read_text())
     methods = [row["method"] for row in summary["elements"]]
-    assert methods[:3] == ["seq2exp (hard)", "seq2exp (hard), bottleneck mask", "DNase threshold, equal bp"]
-    mask_calls = pd.read_csv(out / "elements_mask.bed", sep="\t", header=None)  # the mask row's calls
-    assert mask_calls.shape[1] == 10 and mask_calls[4].between(0, 1000).all()
+    assert methods[:2] == ["seq2exp (nomask)", "DNase threshold, equal bp"]
+    calls = pd.read_csv(out / "elements.bed", sep="\t", header=None)
+    assert calls.shape[1] == 10 and calls[4].between(0, 1000).all()
     for row in summary["elements"]:
-        assert 0.0 <= row["auprc"] <= 1.0
+        assert 0.0 <= row["auprc"] <= 1.0 and 0.0 <= row["candidate_auprc"] <= 1.0
     assert summary["expression"]["n"] > 0
 
 
