@@ -130,8 +130,10 @@ def test_write_table_text_equals_pandas_to_csv(tmp_path) -> None:
         "qValue": np.array([np.inf, -np.inf, -0.0, 1e-12] * 10), "peak": rng.integers(0, 100, n),
     })
     for schema, frame in (("narrowPeak", table), ("links", table.assign(
-            chr=table["chrom"], TargetGene="G", TargetGeneTSS=table["start"], distance=table["peak"],
-            score=table["pValue"])),
+            chr=table["chrom"], TargetGene="G", TargetGeneTSS=table["start"], distanceToTSS=table["peak"],
+            Score=table["pValue"], CellType="K562", isSelfPromoter=table["peak"] > 50,
+            TargetGeneIsExpressed=pd.array([True, False, None, True] * 10, dtype="boolean"),
+            TargetGeneEnsembl_ID=[None, "ENSG00000000003"] * 20, **{"class": "distal"})),
             ("narrowPeak", table.assign(name=["a\tb"] + [f"e{k}" for k in range(1, n)]))):  # quoted -> pandas
         bed.write_table(tmp_path / "ours.txt", frame, schema)
         columns, header = bed.SCHEMAS[schema]
