@@ -161,10 +161,10 @@ def prepare_simulated(inputs: Path, manifest: dict, out: Path) -> Path:
 
 def train_simulated(
     dataset_dir: Path, run_dir: Path, recipe: dict[str, Any], seed: int, device: str, variant: str = "soft",
-    motifs: Path | None = None,
+    motifs: Path | str | None = None,
 ) -> None:
-    """Train ``variant`` (soft by default) with the scale's CPU recipe; ``motifs`` (a MEME file)
-    seeds the stem's motif detectors."""
+    """Train ``variant`` (soft by default) with the scale's CPU recipe; ``motifs`` (a MEME file,
+    or ``denovo``) seeds the stem's motif detectors."""
     from seq2exp_cli.dataset import PreparedDataset
     from seq2exp_cli.model.config import ModelConfig
     from seq2exp_cli.training import TrainConfig, fit, prepare_run_dir
@@ -174,14 +174,10 @@ def train_simulated(
         data.data_config(), variant, **{k: v for k, v in recipe.items() if k in RECIPE_MODEL_KEYS})
     model_factory = None
     if motifs is not None:
-        from seq2exp_cli.io.motifs import read_meme
-        from seq2exp_cli.model.motif_init import choose_motifs, fit_motif_channels, seeded_model_factory
+        from seq2exp_cli.model.motif_init import motif_seeding
 
-        database, background = read_meme(motifs)
-        # as train --motifs does: the motifs enriched in accessible bases, within the stem's width
-        chosen, _ = choose_motifs(database, background, data, model_config, str(motifs))
-        fit_motif_channels(model_config, len(chosen))
-        model_factory = seeded_model_factory(chosen, background, source=str(motifs))
+        # as train --motifs does: de novo, or the file's motifs enriched in accessible bases
+        _, _, model_factory = motif_seeding(str(motifs), data, model_config)
     train_config = TrainConfig(
         lr=recipe["lr"], min_lr=recipe["lr"] / 10, max_steps=recipe["max_steps"], batch_size=recipe["batch_size"],
         eval_every=recipe["eval_every"], checkpoint_every=recipe["eval_every"], seed=seed, device=device,
@@ -192,14 +188,17 @@ def train_simulated(
         model_factory=model_factory)
 
 
-def motif_file(inputs: Path, manifest: dict, condition: str | None) -> Path | None:
-    """The simulation's motif database for a motif condition: None (no database), "noisy" (the
-    grammar hidden among never-planted PWMs) or "exact" (the grammar alone; an upper bound)."""
+def motif_file(inputs: Path, manifest: dict, condition: str | None) -> Path | str | None:
+    """The motif source of a motif condition: None (no database), "denovo" (motifs discovered in
+    the data, no database), "noisy" (the grammar hidden among never-planted PWMs) or "exact" (the
+    grammar alone; an upper bound)."""
     if not condition or condition == "none":
         return None
+    if condition == "denovo":
+        return "denovo"
     key = {"noisy": "motifs_noisy", "exact": "motifs_exact"}.get(condition)
     if key is None or key not in manifest["files"]:
-        raise InputError(f"motif condition {condition!r}: use none, noisy or exact (simulation files: "
+        raise InputError(f"motif condition {condition!r}: use none, denovo, noisy or exact (simulation files: "
                          f"{sorted(manifest['files'])})")
     return inputs / manifest["files"][key]
 

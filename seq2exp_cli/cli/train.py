@@ -193,12 +193,13 @@ def dump_toml(variant: str, model: dict[str, Any], training: dict[str, Any]) -> 
               help="Settings bundle: auto = cpu on a CPU, gpu on CUDA; paper = the published configuration.")
 @click.option("--variant", type=click.Choice(["soft", "hard", "nomask", "seqonly", "signalprior"]),
               help="Model variant: Beta soft mask, hard mask, no mask, sequence only, or the signal prior alone "
-                   "[default: the preset's; cpu: hard, gpu/paper: soft].")
+                   "[default: the preset's; cpu: nomask, gpu/paper: soft].")
 @click.option("--config", "config_file", type=PathType, help="TOML file with [model] and [training] settings.")
 @click.option("--motifs", "motifs_spec",
-              help="Seed the stem's motif detectors: `jaspar` (the bundled JASPAR CORE vertebrates, offline), "
+              help="Seed the stem's motif detectors: `denovo` (motifs discovered in the training windows' "
+                   "accessible DNA, written to motifs.meme), `jaspar` (the bundled JASPAR CORE vertebrates, offline), "
                    "`jaspar:2024`, `jaspar:2024:CORE:plants`, or a MEME file; the motifs most enriched in the "
-                   "training windows' accessible bases fill d_model/2 filters (needs --resolution > 1).")
+                   "training windows' accessible bases fill the stem's motif capacity (needs --resolution > 1).")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last.pt.")
 @click.option("--force", is_flag=True, help="Overwrite the run files in an existing -o.")
 @click.option("--dump-config", is_flag=True, help="Print the resolved configuration as TOML and exit.")
@@ -243,13 +244,19 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant
     from seq2exp_cli.inference import resolve_device
 
     resolve_device(plan.train_config.device)  # a device mistake is reported before -o is created
-    motif_record, model_factory = None, None
+    motif_record, model_factory, chosen = None, None, []
     if motifs_spec is not None and not resume:  # on resume the weights come from last.pt
-        motif_record, model_factory = _motif_seeding(motifs_spec, data, plan.model_config)
+        motif_record, model_factory, chosen = _motif_seeding(motifs_spec, data, plan.model_config)
     run_dir = prepare_run_dir(run_dir, force=force, resume=resume)
+    from seq2exp_cli.inference import rank
+
+    if chosen and rank() == 0:
+        from seq2exp_cli.io.motifs import write_meme
+
+        write_meme(run_dir / "motifs.meme", chosen)  # the motifs that seeded the stem, for inspection
+        motif_record = {**motif_record, "file": "motifs.meme"}
     _announce(data, plan)
     from seq2exp_cli.cli.progress import training_progress
-    from seq2exp_cli.inference import rank
 
     extra = {"preset": plan.preset, "sized_by_preset": plan.sized, "motifs": motif_record}
     if resume:  # fit rewrites run.json; keep what the first session recorded
@@ -281,21 +288,12 @@ def _announce(data: Any, plan: Any) -> None:
     logging.getLogger("seq2exp_cli.train").info("%s", plan_line(plan, estimate_seconds(data, plan)))
 
 
-def _motif_seeding(spec: str, data: Any, model_config: Any) -> tuple[dict[str, Any], Any]:
-    """Load the motifs, choose those that seed the stem, and return (record, model factory)."""
-    from seq2exp_cli.io.motifs import load_motifs
-    from seq2exp_cli.model.motif_init import (
-        check_stem_fits,
-        choose_motifs,
-        fit_motif_channels,
-        seeded_model_factory,
-    )
+def _motif_seeding(spec: str, data: Any, model_config: Any) -> tuple[dict[str, Any], Any, list]:
+    """(record, model factory, chosen motifs) of ``--motifs``."""
+    from seq2exp_cli.model.motif_init import motif_seeding
 
-    motifs, background, source = load_motifs(spec)
-    check_stem_fits(model_config, 1, source)
-    chosen, record = choose_motifs(motifs, background, data, model_config, source)
-    fit_motif_channels(model_config, len(chosen))
-    return record, seeded_model_factory(chosen, background, source)
+    chosen, record, factory = motif_seeding(spec, data, model_config)
+    return record, factory, chosen
 
 
 def _kept_from_run_record(path: Path, keys: list[str]) -> dict[str, Any]:
