@@ -1,8 +1,10 @@
 """Element discovery on simulated genomes, honestly: held-out chromosomes, seeds, motif conditions.
 
 For every simulator seed (each draws its own motif grammar) this script simulates, prepares,
-and trains the recipe's model under up to three motif conditions:
-- ``none`` (the headline): no motif database; the model learns the sequence from expression alone;
+and trains the recipe's model under up to four motif conditions:
+- ``none`` (the headline): no motif database; the recipe's default, motifs discovered de novo in
+  the simulated DNase's accessible bases, beside the k-mers learned from expression;
+- ``nodenovo`` (an ablation): no motif database and no de novo motifs, the k-mer stem alone;
 - ``noisy``: the grammar's motifs hidden among >= 100 never-planted PWMs (how a JASPAR collection
   looks to one cell type), given as fixed motif channels;
 - ``exact``: the grammar alone, an upper bound (never the headline).
@@ -38,6 +40,8 @@ sys.path.insert(0, str(HERE))
 
 from budget_test import budget_test  # noqa: E402
 
+#: motif source of each condition but ``none`` (no database: the recipe's default, de novo motifs)
+CONDITION_SOURCES = {"nodenovo": None, "denovo": "denovo", "noisy": "noisy", "exact": "exact"}
 GOALS = {"candidate_auprc": 0.60, "precision_ratio": 2.0, "decoys_called": 0.25, "pearson": 0.88,
          "noisy_candidate_auprc": 0.75}
 
@@ -77,8 +81,9 @@ def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[di
             start = time.process_time()
             run = work / f"model_{condition}_{variant}"
             if not (args.reuse and (run / "model.pt").is_file()):
-                train_simulated(dataset, run, {**recipe, "motifs": None if condition == "none" else condition},
-                                seed, args.device, variant=variant, motifs=motif_file(inputs, manifest, condition))
+                source = CONDITION_SOURCES.get(condition, condition) if condition != "none" else recipe.get("motifs")
+                train_simulated(dataset, run, {**recipe, "motifs": source}, seed, args.device, variant=variant,
+                                motifs=motif_file(inputs, manifest, source))
             expression = predict_test(run, dataset, work / f"predictions_{condition}_{variant}.tsv", args.device)
             calls = call_simulated(run, dataset, work / f"elements_{condition}_{variant}.narrowPeak", args.device)
             if peers is None:  # the peak callers once per seed, at the headline model's budget

@@ -31,15 +31,16 @@ log = logging.getLogger(__name__)
 _CPU_RECIPE: dict[str, Any] = {k: v for k, v in preset_values("cpu").items()
                                if k not in (*LENGTH_KEYS, "patience", "min_lr")}
 #: CPU training recipes: the ``cpu`` preset at the simulation's scale (tiny: about a minute for
-#: the whole quickstart; small: a few minutes of training). No motif database is given: the
-#: simulator's own is the answer's vocabulary ("motifs": None, "noisy" or "exact" in benchmarks).
+#: the whole quickstart; small: a few minutes of training). No motif database is given (the
+#: simulator's own would be the answer's vocabulary): the preset's de novo motifs come from the
+#: simulated DNase alone ("motifs": "denovo"; None, "noisy" or "exact" in benchmarks).
 RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": {**_CPU_RECIPE, "resolution": 100, "max_steps": 150, "eval_every": 50, "motifs": None},
-    "small": {**_CPU_RECIPE, "max_steps": 600, "eval_every": 100, "motifs": None},
-    "medium": {**_CPU_RECIPE, "max_steps": 1000, "eval_every": 200, "motifs": None},
+    "tiny": {**_CPU_RECIPE, "resolution": 100, "max_steps": 150, "eval_every": 50},
+    "small": {**_CPU_RECIPE, "max_steps": 600, "eval_every": 100},
+    "medium": {**_CPU_RECIPE, "max_steps": 1000, "eval_every": 200},
 }
-#: the recipe keys that are ModelConfig fields (the rest are training settings; "motifs" names a
-#: motif database of the simulation: None, "noisy" or "exact")
+#: the recipe keys that are ModelConfig fields (the rest are training settings; "motifs" names the
+#: motif source: None, "denovo", or a database of the simulation, "noisy" or "exact")
 RECIPE_MODEL_KEYS = ("resolution", "d_model", "n_layers", "d_state", "expand", "stem_pool", "readout",
                      "bin_head_stem", "stem", "kmer_size", "kmer_l1", "stem_neighbors")
 #: elements are the top 5% of scored bases: a trained bottleneck pulls every score towards its

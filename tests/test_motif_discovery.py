@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
-from seq2exp_cli.errors import InputError
 from seq2exp_cli.model.motif_discovery import _disjoint_windows, _revcomp, discover_motifs
 
 WINDOW = 20_000
@@ -97,15 +94,27 @@ def test_reverse_complement_of_a_kmer() -> None:
     assert _revcomp(encode("ACGTTGCA"), 8) == encode("TGCAACGT")
 
 
-def test_denovo_without_an_accessibility_track_is_refused() -> None:
+def test_denovo_without_an_accessibility_track_seeds_nothing(caplog) -> None:
     from seq2exp_cli.model.config import ModelConfig
     from seq2exp_cli.model.motif_init import motif_seeding
 
     data = FakeDataset(4, plant=False)
     data.signal_names = ["hic"]
     config = ModelConfig(stem="kmer", resolution=200, readout="factorized", variant="nomask")
-    with pytest.raises(InputError, match="--motifs denovo"):
-        motif_seeding("denovo", data, config)
+    chosen, record, factory = motif_seeding("denovo", data, config)
+    assert chosen == [] and factory is None and config.motif_channels == 0
+    assert "training without motif channels" in caplog.text
+
+
+def test_denovo_seeds_the_motif_channels_of_a_kmer_stem() -> None:
+    from seq2exp_cli.model.config import ModelConfig
+    from seq2exp_cli.model.motif_init import motif_seeding
+
+    config = ModelConfig(stem="kmer", resolution=200, readout="factorized", variant="nomask")
+    chosen, record, factory = motif_seeding("denovo", FakeDataset(40, plant=True), config)
+    assert chosen and config.motif_channels == 2 * len(chosen) and record["source"] == "denovo"
+    model = factory(config)
+    assert model.stem.motif_scan.weight.abs().sum() > 0
 
 
 def test_revcomp_table_matches_the_scalar_form() -> None:

@@ -70,6 +70,10 @@ FIELD_HELP = {
     "device": "auto, cpu, cuda or cuda:N (bf16 autocast on CUDA).",
     "ema_decay": "Keep an exponential moving average of the weights (0 = off).",
     "max_shift": "Shift each training window by up to this many bases (0 = off).",
+    "motifs": "Seed the stem's motif detectors: `denovo` (motifs discovered in the training windows' accessible "
+              "DNA, written to motifs.meme), `jaspar` (the bundled JASPAR CORE vertebrates, offline), `jaspar:2024`, "
+              "`jaspar:2024:CORE:plants`, a MEME file (its motifs most enriched in accessible bases fill the stem's "
+              "capacity), or `none`. Needs --resolution > 1.",
 }
 
 CONFIG_HELP = """\b
@@ -195,18 +199,13 @@ def dump_toml(variant: str, model: dict[str, Any], training: dict[str, Any]) -> 
               help="Model variant: Beta soft mask, hard mask, no mask, sequence only, or the signal prior alone "
                    "[default: the preset's; cpu: nomask, gpu/paper: soft].")
 @click.option("--config", "config_file", type=PathType, help="TOML file with [model] and [training] settings.")
-@click.option("--motifs", "motifs_spec",
-              help="Seed the stem's motif detectors: `denovo` (motifs discovered in the training windows' "
-                   "accessible DNA, written to motifs.meme), `jaspar` (the bundled JASPAR CORE vertebrates, offline), "
-                   "`jaspar:2024`, `jaspar:2024:CORE:plants`, or a MEME file; the motifs most enriched in the "
-                   "training windows' accessible bases fill the stem's motif capacity (needs --resolution > 1).")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last.pt.")
 @click.option("--force", is_flag=True, help="Overwrite the run files in an existing -o.")
 @click.option("--dump-config", is_flag=True, help="Print the resolved configuration as TOML and exit.")
 @click.pass_context
 @threads_option()
 def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant: str | None,
-          config_file: Path | None, motifs_spec: str | None, resume: bool, force: bool, dump_config: bool,
+          config_file: Path | None, resume: bool, force: bool, dump_config: bool,
           **options: Any) -> None:
     """Train Seq2Exp on a prepared DATASET; write model.pt (best validation MSE), last.pt,
     metrics.tsv and run.json into -o RUN_DIR.
@@ -245,6 +244,7 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant
 
     resolve_device(plan.train_config.device)  # a device mistake is reported before -o is created
     motif_record, model_factory, chosen = None, None, []
+    motifs_spec = plan.train_config.motif_source
     if motifs_spec is not None and not resume:  # on resume the weights come from last.pt
         motif_record, model_factory, chosen = _motif_seeding(motifs_spec, data, plan.model_config)
     run_dir = prepare_run_dir(run_dir, force=force, resume=resume)
