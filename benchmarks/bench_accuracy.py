@@ -49,14 +49,12 @@ GOALS = {"candidate_auprc": 0.60, "precision_ratio": 2.0, "decoys_called": 0.25,
 def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[dict], list[dict]]:
     """All conditions and variants of one simulator seed: (element rows, budget rows)."""
     from seq2exp_cli.quickstart import (
-        call_simulated,
         distal_bp,
         evaluate_simulated,
         held_out_chroms,
         in_fresh_process,
         motif_file,
         peer_results,
-        predict_test,
         prepare_simulated,
         train_simulated,
     )
@@ -84,8 +82,7 @@ def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[di
                 source = CONDITION_SOURCES.get(condition, condition) if condition != "none" else recipe.get("motifs")
                 train_simulated(dataset, run, {**recipe, "motifs": source}, seed, args.device, variant=variant,
                                 motifs=motif_file(inputs, manifest, source))
-            expression = predict_test(run, dataset, work / f"predictions_{condition}_{variant}.tsv", args.device)
-            calls = call_simulated(run, dataset, work / f"elements_{condition}_{variant}.narrowPeak", args.device)
+            expression, calls = predict_and_call(run, dataset, work, f"{condition}_{variant}", args)
             if peers is None:  # the peak callers once per seed, at the headline model's budget
                 first_calls = calls["narrowPeak"]
                 peers = peer_results(inputs, manifest, distal_bp(first_calls, inputs, manifest), work, chroms)
@@ -104,6 +101,27 @@ def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[di
     budget = budget_test(dataset, inputs, manifest, first_calls, budget_recipe, seed, args.device, work) \
         if args.budget_test and first_calls is not None else []
     return rows, [{"seed": seed, **r} for r in budget]
+
+
+def predict_and_call(run: Path, dataset: Path, work: Path, tag: str, args: argparse.Namespace) -> tuple[dict, dict]:
+    """Held-out expression metrics and the call-elements paths of one model; with ``--reuse``,
+    predictions and calls already in ``work`` (from an earlier run of the same model) are read back."""
+    from seq2exp_cli.element_links import CallSettings, output_paths
+    from seq2exp_cli.metrics import regression_metrics
+    from seq2exp_cli.quickstart import MAX_GAP, MIN_LENGTH, TOP_FRACTION, call_simulated, predict_test
+
+    table, peaks = work / f"predictions_{tag}.tsv", work / f"elements_{tag}.narrowPeak"
+    if args.reuse and table.is_file():
+        labelled = pd.read_csv(table, sep="\t").dropna(subset=["target"])
+        expression = regression_metrics(labelled["target"].to_numpy(), labelled["predicted"].to_numpy())
+    else:
+        expression = predict_test(run, dataset, table, args.device)
+    settings = CallSettings(top_fraction=TOP_FRACTION, min_length=MIN_LENGTH, max_gap=MAX_GAP,
+                            bigwig=peaks.with_suffix(".score.bw"))
+    paths = output_paths(peaks, settings, links=True)
+    if not (args.reuse and all(Path(p).is_file() for p in paths.values())):
+        paths = call_simulated(run, dataset, peaks, args.device)
+    return expression, paths
 
 
 def normalise_recall_columns(record: dict) -> dict:
@@ -209,7 +227,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
     parser.add_argument("--budget-test", action="store_true")
     parser.add_argument("--budget-steps", type=int, default=None, help="training steps of the budget-test models")
-    parser.add_argument("--reuse", action="store_true", help="reuse a simulated, prepared seed in --workdir")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse what --workdir holds: the simulated, prepared seed, trained models, predictions, calls")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe value (JSON value), e.g. --set kmer_l1=0")
     parser.add_argument("--device", default="auto")
