@@ -19,6 +19,7 @@ Usage::
 
     python benchmarks/bench_accuracy.py --scale medium --seeds 1,2 [--conditions none,noisy,exact]
         [--variants nomask,hard] [--steps N] [--budget-test] [--workdir DIR] [--out FILE.md]
+    python benchmarks/bench_accuracy.py --scale medium --steps N --merge seed1.json seed2.json --out FILE.md
 """
 
 from __future__ import annotations
@@ -234,6 +235,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workdir", type=Path, default=Path("bench_accuracy_run"))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="only merge the JSON files of runs made one seed each (same options) into one table")
     args = parser.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.conditions = args.conditions.split(",")
@@ -253,10 +256,17 @@ def main() -> None:
         recipe["eval_every"] = max(args.steps // 5, 1)
     t0 = time.time()
     rows, budget = [], []
-    for seed in args.seeds:
-        seed_rows, seed_budget = run_seed(seed, args, recipe)
-        rows += seed_rows
-        budget += seed_budget
+    if args.merge:
+        for path in args.merge:
+            saved = json.loads(path.read_text())
+            rows += saved["rows"]
+            budget += saved["budget"]
+        args.seeds = sorted({r["seed"] for r in rows})
+    else:
+        for seed in args.seeds:
+            seed_rows, seed_budget = run_seed(seed, args, recipe)
+            rows += seed_rows
+            budget += seed_budget
     frame, budget_frame = pd.DataFrame(rows), pd.DataFrame(budget)
     text = markdown(frame, budget_frame, args, recipe, time.time() - t0)
     print(text)
