@@ -95,13 +95,13 @@ def run_quickstart(
     with timed("predict"):
         expression = predict_test(out / "model", dataset, out / "predictions.tsv", device)
     with timed("call-elements"):
-        files.update(call_simulated(out / "model", dataset, out / "elements.bed", device))
+        files.update(call_simulated(out / "model", dataset, out / "elements.narrowPeak", device))
         methods = {f"seq2exp ({recipe['variant']})": files}
         if recipe.get("readout") in ("additive", "factorized") and recipe["variant"] in ("soft", "hard"):
             # the default score is each bin's share of the gene's input; the bottleneck's own mask
             # is the paper's element score, so the table shows both
             methods[f"seq2exp ({recipe['variant']}), bottleneck mask"] = call_simulated(
-                out / "model", dataset, out / "elements_mask.bed", device, score="mask")
+                out / "model", dataset, out / "elements_mask.narrowPeak", device, score="mask")
     with timed("evaluate"):
         table = evaluate_simulated(inputs, manifest, methods, out, chroms=held_out_chroms(manifest))
     files["locus_plot"] = _locus_plot(out, dataset, inputs, files, device)
