@@ -50,9 +50,13 @@ def _resolve(module: str, node: ast.ImportFrom | ast.Import, known: set[str]) ->
         package = module.split(".") if module in known and _is_package(module, known) else module.split(".")[:-1]
         package = package[: len(package) - (node.level - 1)]
         base = ".".join(package + ([node.module] if node.module else []))
-    found = {base} if base in known else set()
-    found |= {f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known}
-    return found
+    submodules = {f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known}
+    # A module's own ancestor packages load before it; ``from <ancestor> import <submodule>``
+    # depends on the submodule alone.
+    ancestor = module.startswith(base + ".")
+    names_only_submodules = len(submodules) == len(node.names)
+    found = {base} if base in known and not (ancestor and names_only_submodules) else set()
+    return found | submodules
 
 
 def _is_package(module: str, known: set[str]) -> bool:
