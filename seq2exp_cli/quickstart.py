@@ -223,7 +223,8 @@ def predict_test(run_dir: Path, dataset_dir: Path, out: Path, device: str) -> di
 def call_simulated(run_dir: Path, dataset_dir: Path, out: Path, device: str, score: str = "auto") -> dict[str, Path]:
     """call-elements (``score``: auto, mask or contribution) on every gene's window; also writes
     the per-bp score as a bigWig."""
-    from seq2exp_cli.element_links import CallSettings, call_elements_from_model, output_paths
+    from seq2exp_cli.elements.from_model import call_elements_from_model
+    from seq2exp_cli.elements.settings import CallSettings, output_paths
 
     settings = CallSettings(top_fraction=TOP_FRACTION, min_length=MIN_LENGTH, max_gap=MAX_GAP,
                             bigwig=out.with_suffix(".score.bw"))

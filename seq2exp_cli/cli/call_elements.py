@@ -107,7 +107,8 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
     torchrun the genes are shared out across processes (each on its local GPU); rank 0
     combines their masks in the one-process order and writes every file.
     """
-    from seq2exp_cli.element_links import CallSettings, call_and_write, check_outputs, output_paths
+    from seq2exp_cli.elements.calling import call_and_write
+    from seq2exp_cli.elements.settings import CallSettings, check_outputs, output_paths
 
     started = time.time()
     model_free = from_bigwig is not None or from_bedgraph is not None
@@ -169,7 +170,7 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
             _commit(outputs, summary, settings, combine, model_free, started)
     else:
         from seq2exp_cli import inference
-        from seq2exp_cli.element_links import call_elements_from_model
+        from seq2exp_cli.elements.from_model import call_elements_from_model
 
         # as in predict: under torchrun each process joins the group (it lives until the process
         # exits) and uses its local GPU

@@ -36,14 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seq2exp_cli.element_stats import empirical_pscores, null_fdr_qscores
+from seq2exp_cli.elements.stats import empirical_pscores, null_fdr_qscores
 from seq2exp_cli.errors import InputError
 from seq2exp_cli.sequence_shuffle import shuffle_blocks
 
 if TYPE_CHECKING:
     import torch
 
-    from seq2exp_cli.elements import ScoreTrack
+    from seq2exp_cli.elements.track import ScoreTrack
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def span_max(track: ScoreTrack, chrom: np.ndarray, start: np.ndarray, end: np.nd
 def shuffled_track(model: torch.nn.Module, dataset: Any, view: ShuffledGenome, indices: np.ndarray, score: str,
                    combine: str, device: Any, batch_size: int) -> ScoreTrack:
     """The combined score track of ``indices`` on a shuffled genome (the calling pass's steps)."""
-    from seq2exp_cli.element_links import combine_gene_scores
+    from seq2exp_cli.elements.combine import combine_gene_scores
     from seq2exp_cli.inference import extract_masks
 
     masks = extract_masks(model, view, indices, device=device, batch_size=batch_size, score=score,
@@ -195,7 +195,7 @@ def sequence_null_pvalues(
     Returns:
         A :class:`SequenceNull`, rows in the order of ``elements``.
     """
-    from seq2exp_cli.elements import call_region_table
+    from seq2exp_cli.elements.regions import call_region_table
 
     settings.check()
     indices = np.arange(len(dataset.genes)) if indices is None else np.asarray(indices, np.int64)

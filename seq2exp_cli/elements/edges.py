@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from seq2exp_cli.element_tables import region_keys
+from seq2exp_cli.elements.tables import region_keys
 from seq2exp_cli.io.bed import ColumnTable, Runs
 
 # an edge base needs this share of the element's highest per-bp evidence
