@@ -124,7 +124,7 @@ def in_fresh_process(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _call_with_logging(level: int, function: Any, args: tuple, kwargs: dict) -> Any:
-    from seq2exp_cli.cli import configure_logging
+    from seq2exp_cli.logs import configure_logging
 
     configure_logging(verbose=int(level <= logging.DEBUG), quiet=level >= logging.WARNING)
     return function(*args, **kwargs)

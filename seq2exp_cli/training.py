@@ -45,15 +45,8 @@ from seq2exp_cli.checkpoints import (
     save_checkpoint,
 )
 from seq2exp_cli.errors import InputError, ModelMismatchError, OutputExistsError, TrainingError
-from seq2exp_cli.inference import (
-    autocast,
-    gather_objects,
-    init_distributed,
-    predict_values,
-    rank,
-    resolve_device,
-    world_size,
-)
+from seq2exp_cli.distributed import autocast, gather_objects, init_distributed, rank, resolve_device, world_size
+from seq2exp_cli.inference import predict_values
 from seq2exp_cli.io.atomic import atomic_path
 from seq2exp_cli.metrics import MetricsLog, regression_metrics
 from seq2exp_cli.train_config import TrainConfig  # noqa: F401  (defined without torch, for --help)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from seq2exp_cli.distributed import resolve_device
 from seq2exp_cli.errors import InputError, ModelMismatchError
 from seq2exp_cli.inference import (
     PREDICTION_COLUMNS,
@@ -19,7 +20,6 @@ from seq2exp_cli.inference import (
     load_model,
     predict,
     predict_values,
-    resolve_device,
     split_metrics,
 )
 from seq2exp_cli.metrics import regression_metrics

@@ -169,18 +169,17 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
             summary = call_and_write(track, outputs.staged, settings)
             _commit(outputs, summary, settings, combine, model_free, started)
     else:
-        from seq2exp_cli import inference
+        from seq2exp_cli import distributed
         from seq2exp_cli.elements.from_model import call_elements_from_model
 
         # as in predict: under torchrun each process joins the group (it lives until the process
         # exits) and uses its local GPU
-        torch_device = inference.resolve_device(device)
-        inference.init_distributed(torch_device)
+        torch_device = distributed.setup(device)
         # rank 0 owns the outputs (the others may not even see its directory); an error
         # there is reported by every process instead of leaving them waiting
         outputs = None
-        with inference.errors_on_every_rank():
-            if inference.rank() == 0:
+        with distributed.errors_on_every_rank():
+            if distributed.rank() == 0:
                 check_outputs({**paths, "run record": run_path}, force=True)  # duplicates and directories
                 outputs = OutputSet(paths, run_path, force)
         if outputs is None:  # not rank 0: rank 0 writes every file

@@ -240,7 +240,7 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant
         model_dict.pop("variant", None)
         click.echo(dump_toml(plan.variant, model_dict, plan.train_config.to_dict()), nl=False)
         return
-    from seq2exp_cli.inference import resolve_device
+    from seq2exp_cli.distributed import resolve_device
 
     resolve_device(plan.train_config.device)  # a device mistake is reported before -o is created
     motif_record, model_factory = None, None
@@ -249,7 +249,7 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant
     run_dir = prepare_run_dir(run_dir, force=force, resume=resume)
     _announce(data, plan)
     from seq2exp_cli.cli.progress import training_progress
-    from seq2exp_cli.inference import rank
+    from seq2exp_cli.distributed import rank
 
     extra = {"preset": plan.preset, "sized_by_preset": plan.sized, "motifs": motif_record}
     if resume:  # fit rewrites run.json; keep what the first session recorded
@@ -273,7 +273,7 @@ def _announce(data: Any, plan: Any) -> None:
     """The one line before training: preset, genes per split, length and time per epoch."""
     import logging
 
-    from seq2exp_cli.inference import rank
+    from seq2exp_cli.distributed import rank
     from seq2exp_cli.train_setup import estimate_seconds, plan_line
 
     if rank() != 0 or plan.genes["train"]["labelled"] == 0 or plan.genes["valid"]["labelled"] == 0:

@@ -91,18 +91,17 @@ def call_elements_from_model(
     """
     import torch
 
-    from seq2exp_cli import inference
+    from seq2exp_cli import distributed, inference
     from seq2exp_cli.dataset import PreparedDataset
 
     if batch_size < 1:
         raise InputError(f"--batch-size {batch_size}: must be >= 1")
-    device = inference.resolve_device(device)
-    inference.init_distributed(device)  # a no-op when the CLI has already joined the group
-    if inference.world_size() > 1 and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+    device = distributed.setup(device)  # a no-op when the CLI has already joined the group
+    if distributed.world_size() > 1 and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         # without a process group every process would call (and write) its own shard alone
-        raise InputError(f"WORLD_SIZE={inference.world_size()}: this torch has no usable torch.distributed; "
+        raise InputError(f"WORLD_SIZE={distributed.world_size()}: this torch has no usable torch.distributed; "
                          "run call-elements as one process")
-    with inference.errors_on_every_rank():
+    with distributed.errors_on_every_rank():
         data = PreparedDataset(dataset_dir)
         model, meta = inference.load_model(run_dir, device)
         inference.check_compatible(meta, data)
@@ -112,19 +111,19 @@ def call_elements_from_model(
         indices = data.indices(split)
         if len(indices) == 0:
             raise InputError(f"{dataset_dir}: no genes in split {split!r}; choose another --split")
-    world, leader = inference.world_size(), inference.rank() == 0
+    world, leader = distributed.world_size(), distributed.rank() == 0
     per_rank = -(-len(indices) // world)  # the longest shard: ceil(n / world) genes
     n_rounds = -(-per_rank // batch_size)
-    group = inference.object_group()
+    group = distributed.object_group()
     failures: list[Exception] = []
     masks = inference.extract_masks(model, data, indices, device=device, batch_size=batch_size, score=score)
     rounds = rounds_of_masks(masks, batch_size, failures, pack=world > 1)
-    stream = inference.gather_rounds(rounds, n_rounds, group)
+    stream = distributed.gather_rounds(rounds, n_rounds, group)
     if world > 1:
         log.info("extracting the masks of %d genes on %d processes (%d rounds)", len(indices), world, n_rounds)
     spill = GeneScoreSpill(paths["narrowPeak"].parent) if leader else None
     try:
-        with inference.errors_on_every_rank(group):
+        with distributed.errors_on_every_rank(group):
             try:
                 if leader:
                     track = combine_gene_scores(data.regions, merged_masks(stream), data.chrom_sizes, combine,
