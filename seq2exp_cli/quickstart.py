@@ -167,7 +167,9 @@ def train_simulated(
     seeds the stem's motif detectors."""
     from seq2exp_cli.dataset import PreparedDataset
     from seq2exp_cli.model.config import ModelConfig
-    from seq2exp_cli.training import TrainConfig, fit, prepare_run_dir
+    from seq2exp_cli.train_config import TrainConfig
+    from seq2exp_cli.train_run import prepare_run_dir
+    from seq2exp_cli.training import fit
 
     data = PreparedDataset(dataset_dir)
     model_config = ModelConfig.for_data(

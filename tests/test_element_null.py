@@ -174,7 +174,7 @@ def blind_model(dataset_dir: Path, variant: str):
 
 def save_run(model, config, data, directory: Path) -> Path:
     from seq2exp_cli.checkpoints import save_checkpoint
-    from seq2exp_cli.training import _model_payload
+    from seq2exp_cli.train_run import model_payload as _model_payload
 
     directory.mkdir(parents=True, exist_ok=True)
     save_checkpoint(_model_payload(model, config, config.to_dict(), data.data_config(), 1, {"mse": 0.0}),

@@ -130,7 +130,7 @@ def run_dir(dataset, seq2exp_mod, tmp_path_factory):
     """A model.pt written the way training writes it (untrained weights)."""
     from seq2exp_cli.checkpoints import save_checkpoint
     from seq2exp_cli.model.config import ModelConfig
-    from seq2exp_cli.training import _model_payload
+    from seq2exp_cli.train_run import model_payload as _model_payload
 
     torch.manual_seed(1)
     config = ModelConfig.for_data(dataset.data_config(), "soft", d_model=8, n_layers=1, resolution=RESOLUTION)

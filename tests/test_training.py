@@ -27,15 +27,11 @@ from seq2exp_cli.checkpoints import (
 )
 from seq2exp_cli.errors import InputError, ModelMismatchError, OutputExistsError, TrainingError
 from seq2exp_cli.metrics import MetricsLog, regression_metrics
-from seq2exp_cli.training import (
-    TrainConfig,
-    WarmupCosine,
-    effective_warmup,
-    epoch_batches,
-    fit,
-    param_groups,
-    prepare_run_dir,
-)
+from seq2exp_cli.train_batches import epoch_batches
+from seq2exp_cli.train_config import TrainConfig
+from seq2exp_cli.train_optim import WarmupCosine, effective_warmup, param_groups
+from seq2exp_cli.train_run import prepare_run_dir
+from seq2exp_cli.training import fit
 
 # ------------------------------------------------------------------------------ stand-ins
 
@@ -384,7 +380,7 @@ def test_resume_with_other_model_settings_is_refused(tmp_path):
 
 
 def test_weight_average_follows_its_formula():
-    from seq2exp_cli.training import WeightAverage
+    from seq2exp_cli.train_optim import WeightAverage
 
     torch.manual_seed(0)
     model = ToyModel(ToyConfig())
@@ -417,7 +413,7 @@ def test_fit_with_ema_saves_averaged_weights_and_resumes_bit_identical(tmp_path)
 
 
 def test_shift_windows_moves_each_row_and_fills_with_n():
-    from seq2exp_cli.training import shift_windows
+    from seq2exp_cli.train_batches import shift_windows
 
     seq = torch.arange(20, dtype=torch.uint8).remainder(4).repeat(3, 1)
     signals = torch.arange(20, dtype=torch.float32)[None, :, None].repeat(3, 1, 2) + 1

@@ -214,7 +214,8 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant
     """
     from seq2exp_cli.cli.options import command_line
     from seq2exp_cli.dataset import PreparedDataset
-    from seq2exp_cli.training import fit, prepare_run_dir, read_resume_configs
+    from seq2exp_cli.train_run import prepare_run_dir, read_resume_configs
+    from seq2exp_cli.training import fit
     from seq2exp_cli.train_setup import SettingsLayer, resolve_plan
 
     if resume and force:
