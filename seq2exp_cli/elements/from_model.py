@@ -62,6 +62,24 @@ def _model_hooks(model: Any, data: Any, indices: np.ndarray, settings: CallSetti
     return (refine if resolution > 1 else None), (null if settings.null_shuffles >= 2 else None)
 
 
+def _load(run_dir: str | os.PathLike, dataset_dir: str | os.PathLike, device: Any, settings: CallSettings,
+          split: str, score: str) -> tuple[Any, Any, dict[str, Any], str, np.ndarray]:
+    """The dataset, the model (checked against it), its config, the score kind and the genes."""
+    from seq2exp_cli import inference
+    from seq2exp_cli.dataset import PreparedDataset
+
+    data = PreparedDataset(dataset_dir)
+    model, meta = inference.load_model(run_dir, device)
+    inference.check_compatible(meta, data)
+    config = meta.get("model_config") or {}
+    score = resolve_score(score, str(config.get("readout", "promoter")), settings, run_dir)
+    settings.check(has_null=True)
+    indices = data.indices(split)
+    if len(indices) == 0:
+        raise InputError(f"{dataset_dir}: no genes in split {split!r}; choose another --split")
+    return data, model, config, score, indices
+
+
 def call_elements_from_model(
     run_dir: str | os.PathLike,
     dataset_dir: str | os.PathLike,
@@ -92,7 +110,6 @@ def call_elements_from_model(
     import torch
 
     from seq2exp_cli import distributed, inference
-    from seq2exp_cli.dataset import PreparedDataset
 
     if batch_size < 1:
         raise InputError(f"--batch-size {batch_size}: must be >= 1")
@@ -102,15 +119,7 @@ def call_elements_from_model(
         raise InputError(f"WORLD_SIZE={distributed.world_size()}: this torch has no usable torch.distributed; "
                          "run call-elements as one process")
     with distributed.errors_on_every_rank():
-        data = PreparedDataset(dataset_dir)
-        model, meta = inference.load_model(run_dir, device)
-        inference.check_compatible(meta, data)
-        config = meta.get("model_config") or {}
-        score = resolve_score(score, str(config.get("readout", "promoter")), settings, run_dir)
-        settings.check(has_null=True)
-        indices = data.indices(split)
-        if len(indices) == 0:
-            raise InputError(f"{dataset_dir}: no genes in split {split!r}; choose another --split")
+        data, model, config, score, indices = _load(run_dir, dataset_dir, device, settings, split, score)
     world, leader = distributed.world_size(), distributed.rank() == 0
     per_rank = -(-len(indices) // world)  # the longest shard: ceil(n / world) genes
     n_rounds = -(-per_rank // batch_size)
