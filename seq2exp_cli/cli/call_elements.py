@@ -48,8 +48,6 @@ bedGraph gaps) never count as above the cutoff.
 """
 
 
-DEFAULT_TOP_FRACTION = 0.05
-
 
 @click.command("call-elements", epilog=_EPILOG, context_settings={"show_default": True})
 @click.argument("run_dir", required=False, type=click.Path(exists=True, path_type=Path))
@@ -107,7 +105,9 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
     torchrun the genes are shared out across processes (each on its local GPU); rank 0
     combines their masks in the one-process order and writes every file.
     """
-    from seq2exp_cli.elements.settings import CallSettings, output_paths
+    from seq2exp_cli.elements.settings import (
+        DEFAULT_CUTOFF_MODEL_FREE, DEFAULT_TOP_FRACTION_MODEL, CallSettings, output_paths,
+    )
 
     started = time.time()
     model_free = from_bigwig is not None or from_bedgraph is not None
@@ -123,9 +123,9 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         # a trained bottleneck keeps its scores near the marginal mean mu (0.1 for soft), so a fixed
         # score cutoff often calls nothing; the model's default is a share of the scored bases
         if model_free:
-            cutoff = 0.5
+            cutoff = DEFAULT_CUTOFF_MODEL_FREE
         else:
-            top_fraction = DEFAULT_TOP_FRACTION
+            top_fraction = DEFAULT_TOP_FRACTION_MODEL
     settings = CallSettings(
         cutoff=cutoff, pvalue=pvalue, qvalue=qvalue, top_fraction=top_fraction, min_length=min_length,
         max_gap=max_gap, call_summits=call_summits, cutoff_analysis=cutoff_analysis,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,118 @@ def _tested(regions: ColumnTable, element_null: ElementNull, settings: CallSetti
     return regions.take(rows), (p_rows[rows], q_rows[rows])
 
 
+@dataclass
+class CalledElements:
+    """The called elements as tables, before anything is written.
+
+    ``peaks`` (narrowPeak rows, one per element or sub-peak) and ``summits`` are
+    :class:`~seq2exp_cli.io.bed.ColumnTable`; ``links`` (ENCODE-rE2G columns), ``bedpe`` and
+    ``interact`` are DataFrames in model mode and None without per-gene scores;
+    ``cutoff_analysis`` is present when asked for. ``cutoff`` is the score threshold used
+    (inf when no base reaches the requested fraction).
+    """
+
+    track: ScoreTrack
+    cutoff: float
+    n_called: int
+    peaks: ColumnTable
+    summits: ColumnTable
+    links: pd.DataFrame | None = None
+    bedpe: pd.DataFrame | None = None
+    interact: pd.DataFrame | None = None
+    cutoff_analysis: ColumnTable | None = None
+
+    @property
+    def n_elements(self) -> int:
+        return int(first_region_rows(self.peaks).size)
+
+    @property
+    def total_bp(self) -> int:
+        elements = first_region_rows(self.peaks)  # one row per element (sub-peak rows share their element)
+        return int((self.peaks["end"][elements] - self.peaks["start"][elements]).sum())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "score_cutoff": self.cutoff if np.isfinite(self.cutoff) else None, "n_called": self.n_called,
+            "n_elements": self.n_elements, "n_summits": len(self.peaks), "total_bp": self.total_bp,
+            "n_links": 0 if self.links is None else len(self.links),
+        }
+
+
+def call_tables(
+    track: ScoreTrack,
+    settings: CallSettings,
+    stem: str,
+    spill: GeneScoreSpill | None = None,
+    genes: pd.DataFrame | None = None,
+    refine: Callable[[ColumnTable, ScoreTrack], ColumnTable] | None = None,
+    element_null: ElementNull | None = None,
+) -> CalledElements:
+    """Resolve the threshold and call elements named ``STEM_element_N``; links when ``spill``
+    and ``genes`` are given. Arguments as for :func:`call_and_write`."""
+    settings.check(element_null is not None)
+    if settings.cutoff is not None:
+        cutoff = float(settings.cutoff)
+    else:
+        cutoff = cutoff_for_fraction(score_histogram(track), settings.top_fraction)
+    log.info("score cutoff %s", "none reached (no base passes)" if not np.isfinite(cutoff) else f"{cutoff:.6g}")
+    if np.isfinite(cutoff):
+        regions = call_region_table(track, cutoff, settings.min_length, settings.max_gap, settings.call_summits)
+    else:
+        regions = empty_regions()
+    n_called = int(first_region_rows(regions).size)
+    pq = None
+    if element_null is not None and settings.null_shuffles >= 2:
+        regions, pq = _tested(regions, element_null, settings, track, cutoff)
+    if refine is not None and len(regions):
+        regions = refine(regions, track)
+    peaks = narrowpeak_table(regions, stem, pq)
+    called = CalledElements(track, cutoff, n_called, peaks, summits_table(peaks))
+    if spill is not None and genes is not None:
+        # no finite cutoff means no elements: link_elements returns the empty table
+        links = link_elements(peaks, spill, genes, cutoff if np.isfinite(cutoff) else 0.0)
+        called.links = encode_links_table(links, genes, settings.cell_type)
+        called.bedpe = links_bedpe(links)
+        called.interact = interact_table(links, genes, settings.cell_type)
+    if settings.cutoff_analysis:
+        called.cutoff_analysis = cutoff_analysis(track, settings.min_length, settings.max_gap, settings.cutoff_steps)
+    return called
+
+
+def log_called(called: CalledElements, written: bool) -> None:
+    """One line on what was called (a warning, with a hint, when nothing was)."""
+    if called.n_elements == 0:
+        track = called.track
+        top = max((float(track.runs(c).values.max()) for c in track.chroms if len(track.runs(c).values)), default=0.0)
+        log.warning("no elements pass the threshold (score cutoff %s; the highest score is %.3g); %s; a trained "
+                    "bottleneck keeps scores near its marginal mean mu, so try --top-fraction",
+                    f"{called.cutoff:.6g}", top, "wrote empty files" if written else "the tables are empty")
+    else:
+        log.info("%d elements (%d bp), %d summits, %d element-gene links", called.n_elements, called.total_bp,
+                 len(called.peaks), called.summary()["n_links"])
+
+
+def write_called(called: CalledElements, paths: dict[str, Path]) -> None:
+    """Write every file in ``paths`` (from :func:`output_paths`) that ``called`` holds a table for,
+    and the score track as bedGraph/bigWig when asked for."""
+    bed.write_table(paths["narrowPeak"], called.peaks, "narrowPeak")
+    bed.write_table(paths["summits"], called.summits, "summits")
+    if "links" in paths:
+        if called.links is None:
+            raise ValueError("write_called: links requested without per-gene scores")
+        bed.write_table(paths["links"], called.links, "links")
+        bed.write_table(paths["bedpe"], called.bedpe, "bedpe")
+        bed.write_table(paths["interact"], called.interact, "interact")
+    if "cutoff_analysis" in paths and called.cutoff_analysis is not None:
+        bed.write_table(paths["cutoff_analysis"], called.cutoff_analysis, "cutoff_analysis")
+    track = called.track
+    if "bedgraph" in paths:
+        bed.write_bedgraph(paths["bedgraph"], (
+            (c, bed.fill_gaps(track.runs(c), track.chrom_sizes[c])) for c in track.chroms))
+    if "bigwig" in paths:
+        bed.write_bigwig_runs(paths["bigwig"], track.chrom_sizes, track.runs_mapping())
+
+
 def call_and_write(
     track: ScoreTrack,
     paths: dict[str, Path],
@@ -79,56 +192,11 @@ def call_and_write(
     Returns:
         A summary dict: score cutoff, element count, total bp, scored bp, files written.
     """
-    settings.check(element_null is not None)
-    if settings.cutoff is not None:
-        cutoff = float(settings.cutoff)
-    else:
-        cutoff = cutoff_for_fraction(score_histogram(track), settings.top_fraction)
-    log.info("score cutoff %s", "none reached (no base passes)" if not np.isfinite(cutoff) else f"{cutoff:.6g}")
-    if np.isfinite(cutoff):
-        regions = call_region_table(track, cutoff, settings.min_length, settings.max_gap, settings.call_summits)
-    else:
-        regions = empty_regions()
-    n_called = int(first_region_rows(regions).size)
-    pq = None
-    if element_null is not None and settings.null_shuffles >= 2:
-        regions, pq = _tested(regions, element_null, settings, track, cutoff)
-    if refine is not None and len(regions):
-        regions = refine(regions, track)
-    stem = stem_of(paths)
-    peaks = narrowpeak_table(regions, stem, pq)
-    bed.write_table(paths["narrowPeak"], peaks, "narrowPeak")
-    bed.write_table(paths["summits"], summits_table(peaks), "summits")
-    n_links = 0
-    if "links" in paths:
-        if spill is None or genes is None:
-            raise ValueError("call_and_write: links requested without per-gene scores")
-        # no finite cutoff means no elements: link_elements returns the empty table
-        links = link_elements(peaks, spill, genes, cutoff if np.isfinite(cutoff) else 0.0)
-        n_links = len(links)
-        bed.write_table(paths["links"], encode_links_table(links, genes, settings.cell_type), "links")
-        bed.write_table(paths["bedpe"], links_bedpe(links), "bedpe")
-        bed.write_table(paths["interact"], interact_table(links, genes, settings.cell_type), "interact")
-    if "cutoff_analysis" in paths:
-        table = cutoff_analysis(track, settings.min_length, settings.max_gap, settings.cutoff_steps)
-        bed.write_table(paths["cutoff_analysis"], table, "cutoff_analysis")
-    if "bedgraph" in paths:
-        bed.write_bedgraph(paths["bedgraph"], (
-            (c, bed.fill_gaps(track.runs(c), track.chrom_sizes[c])) for c in track.chroms))
-    if "bigwig" in paths:
-        bed.write_bigwig_runs(paths["bigwig"], track.chrom_sizes, track.runs_mapping())
-    elements = first_region_rows(peaks)  # one row per element (sub-peak rows share their element)
-    n_elements = int(elements.size)
-    total_bp = int((peaks["end"][elements] - peaks["start"][elements]).sum())
-    if n_elements == 0:
-        top = max((float(track.runs(c).values.max()) for c in track.chroms if len(track.runs(c).values)), default=0.0)
-        log.warning("no elements pass the threshold (score cutoff %s; the highest score is %.3g); wrote empty "
-                    "files; a trained bottleneck keeps scores near its marginal mean mu, so try --top-fraction",
-                    f"{cutoff:.6g}", top)
-    else:
-        log.info("%d elements (%d bp), %d summits, %d element-gene links", n_elements, total_bp, len(peaks), n_links)
-    return {
-        "score_cutoff": cutoff if np.isfinite(cutoff) else None, "n_called": n_called, "n_elements": n_elements,
-        "n_summits": len(peaks),
-        "total_bp": total_bp, "n_links": n_links, "outputs": {k: str(v) for k, v in paths.items()},
-    }
+    if "links" in paths and (spill is None or genes is None):
+        raise ValueError("call_and_write: links requested without per-gene scores")
+    with_links = "links" in paths
+    called = call_tables(track, settings, stem_of(paths), spill if with_links else None,
+                         genes if with_links else None, refine, element_null)
+    write_called(called, paths)
+    log_called(called, written=True)
+    return {**called.summary(), "outputs": {k: str(v) for k, v in paths.items()}}

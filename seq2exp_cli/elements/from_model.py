@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seq2exp_cli.elements.calling import call_and_write
+from seq2exp_cli.elements.calling import CalledElements, call_and_write, call_tables, log_called
 from seq2exp_cli.elements.combine import GeneScoreSpill, combine_gene_scores
 from seq2exp_cli.elements.null import NullSettings
 from seq2exp_cli.elements.packing import merged_masks, rounds_of_masks
@@ -91,8 +91,8 @@ def call_elements_from_model(
     batch_size: int = 8,
     score: str = "auto",
 ) -> dict[str, Any] | None:
-    """Extract every gene's mask, combine, call, link; returns the summary of call_and_write
-    (with ``score``: the per-gene score used).
+    """Extract every gene's mask, combine, call, link and write ``paths``; returns the summary of
+    call_and_write (with ``score``: the per-gene score used), None on ranks other than 0.
 
     ``score``: ``mask`` (the bottleneck's mean mask), ``contribution`` (each bin's share of the
     gene's predicted regulatory input; models with the additive readout) or ``auto``
@@ -107,6 +107,50 @@ def call_elements_from_model(
     calls and writes; the other ranks write nothing and return None. An error on any rank
     before the calling is raised on every rank.
     """
+    def write(track: ScoreTrack, spill: GeneScoreSpill, genes: Any, refine: Callable | None,
+              element_null: Callable | None) -> dict[str, Any]:
+        return call_and_write(track, paths, settings, spill=spill, genes=genes, refine=refine,
+                              element_null=element_null)
+
+    result = _from_model(run_dir, dataset_dir, paths["narrowPeak"].parent, settings, combine, split, device,
+                         batch_size, score, write)
+    if result is None:
+        return None
+    summary, score_used = result
+    summary["score"] = score_used
+    return summary
+
+
+def called_from_model(
+    run_dir: str | os.PathLike,
+    dataset_dir: str | os.PathLike,
+    settings: CallSettings,
+    stem: str,
+    scratch: str | os.PathLike,
+    combine: str = "max",
+    split: str = "all",
+    device: str | torch.device = "auto",
+    batch_size: int = 8,
+    score: str = "auto",
+) -> tuple[CalledElements, str] | None:
+    """As :func:`call_elements_from_model`, but the elements come back as tables (named
+    ``STEM_element_N``) with the score kind used, and nothing is written but the per-gene
+    scores' temporary file in ``scratch``; None on ranks other than 0."""
+    def tables(track: ScoreTrack, spill: GeneScoreSpill, genes: Any, refine: Callable | None,
+               element_null: Callable | None) -> CalledElements:
+        called = call_tables(track, settings, stem, spill=spill, genes=genes, refine=refine,
+                             element_null=element_null)
+        log_called(called, written=False)
+        return called
+
+    return _from_model(run_dir, dataset_dir, scratch, settings, combine, split, device, batch_size, score, tables)
+
+
+def _from_model(run_dir: str | os.PathLike, dataset_dir: str | os.PathLike, scratch: str | os.PathLike,
+                settings: CallSettings, combine: str, split: str, device: str | torch.device, batch_size: int,
+                score: str, finish: Callable[..., Any]) -> tuple[Any, str] | None:
+    """Masks on every rank -> the combined track on rank 0 -> ``finish(track, spill, genes,
+    refine, element_null)``; returns (its result, the score kind) on rank 0, None elsewhere."""
     import torch
 
     from seq2exp_cli import distributed, inference
@@ -130,7 +174,7 @@ def call_elements_from_model(
     stream = distributed.gather_rounds(rounds, n_rounds, group)
     if world > 1:
         log.info("extracting the masks of %d genes on %d processes (%d rounds)", len(indices), world, n_rounds)
-    spill = GeneScoreSpill(paths["narrowPeak"].parent) if leader else None
+    spill = GeneScoreSpill(scratch) if leader else None
     try:
         with distributed.errors_on_every_rank(group):
             try:
@@ -147,10 +191,7 @@ def call_elements_from_model(
             return None
         refine, element_null = _model_hooks(model, data, indices, settings, score, combine, device, batch_size,
                                             int(config.get("resolution", 1)))
-        summary = call_and_write(track, paths, settings, spill=spill, genes=data.genes, refine=refine,
-                                 element_null=element_null)
-        summary["score"] = score
-        return summary
+        return finish(track, spill, data.genes, refine, element_null), score
     finally:
         if spill is not None:
             spill.close()

@@ -12,6 +12,12 @@ from seq2exp_cli.elements.null import NullSettings
 from seq2exp_cli.errors import InputError
 
 
+#: the threshold when none is given: a trained bottleneck keeps its scores near the marginal mean
+#: mu, so a fixed score cutoff often calls nothing from a model; a share of the scored bases does
+DEFAULT_TOP_FRACTION_MODEL = 0.05
+DEFAULT_CUTOFF_MODEL_FREE = 0.5
+
+
 @dataclass
 class CallSettings:
     """How to call and what to write. At most one of cutoff / top_fraction sets the score
