@@ -101,8 +101,7 @@ def train(dataset: PathLike | PreparedDataset, run_dir: PathLike, *, preset: str
     plan = resolve_settings(data, preset=preset, config=config, variant=variant, values=settings,
                             resume_from=run_dir if resume else None)
     path = prepare_run_dir(run_dir, force=force, resume=resume)
-    result = fit(data, path, plan.model_config, plan.train_config, resume=resume, command="python: seq2exp_cli.train",
-                 progress=progress)
+    result = fit(data, path, plan.model_config, plan.train_config, resume=resume, progress=progress)
     return TrainResult(path, plan, result)
 
 

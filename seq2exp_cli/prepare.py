@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from seq2exp_cli.io.atomic import atomic_directory, check_free_space
 from seq2exp_cli.prepare_arrays import check_track_names, read_track, store_tracks, write_blacklist, write_hic, write_sequence
 from seq2exp_cli.prepare_genes import gene_regions, load_genes, promoter_features, user_features
 from seq2exp_cli.prepare_options import FULL_CHECKSUM_LIMIT, NORMALIZATIONS, PrepareOptions, Progress
-from seq2exp_cli.records import jsonable
+from seq2exp_cli.records import jsonable, recorded_command
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ def _prepare(opts: PrepareOptions, progress: Progress | None) -> Path:
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "seq2exp_version": __version__,
-                "command": opts.command or " ".join(sys.argv),
+                "command": recorded_command(opts.command),
                 "parameters": jsonable(asdict(opts)),
                 "window": opts.window,
                 "normalization": opts.normalize,

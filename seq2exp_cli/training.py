@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from seq2exp_cli.distributed import autocast, gather_objects, rank, setup, world
 from seq2exp_cli.errors import InputError, ModelMismatchError, TrainingError
 from seq2exp_cli.inference import predict_values
 from seq2exp_cli.metrics import MetricsLog, regression_metrics
+from seq2exp_cli.records import recorded_command
 from seq2exp_cli.train_batches import BatchPlan, shift_windows
 from seq2exp_cli.train_config import TrainConfig
 from seq2exp_cli.train_optim import WarmupCosine, WeightAverage, effective_warmup, param_groups
@@ -254,7 +254,7 @@ def _loader(session: Session, sizes: Sizes, state: TrainState) -> torch.utils.da
 def _start_record(session: Session, sizes: Sizes, command: str | list[str] | None) -> dict[str, Any]:
     cfg = session.cfg
     return {
-        "command": command or " ".join(sys.argv), "status": "running", "run_dir": str(session.run_dir),
+        "command": recorded_command(command), "status": "running", "run_dir": str(session.run_dir),
         "dataset": str(getattr(session.dataset, "path", "dataset")), "device": str(session.device),
         "world_size": world_size(), "seed": cfg.seed,
         "variant": getattr(session.model_config, "variant", None), "model_config": session.model_dict,

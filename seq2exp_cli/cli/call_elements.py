@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -210,10 +209,11 @@ def _call_from_model(paths, run_path, settings, run_dir, dataset, combine, split
 def _commit(outputs, summary: dict, settings, combine: str, model_free: bool, started: float) -> None:
     """Rename the staged files into place and write the run record last."""
     from seq2exp_cli import __version__
+    from seq2exp_cli.cli.options import command_line
 
     summary["outputs"] = {k: str(v) for k, v in outputs.targets.items()}
     record = {
-        "command": "seq2exp " + " ".join(sys.argv[1:]), "seq2exp_version": __version__,
+        "command": command_line(click.get_current_context()), "seq2exp_version": __version__,
         "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(settings).items()},
         "combine": combine, "mode": "model-free" if model_free else "model", **summary,
         "seconds": round(time.time() - started, 3),
