@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from seq2exp_cli.column_table import ColumnTable
 from seq2exp_cli.elements.combine import GeneScoreSpill
 from seq2exp_cli.elements.links import link_elements, links_bedpe
 from seq2exp_cli.elements.regions import call_region_table, cutoff_analysis, empty_regions
@@ -23,7 +24,6 @@ from seq2exp_cli.elements.tables import (
 )
 from seq2exp_cli.elements.track import ScoreTrack
 from seq2exp_cli.io import bed
-from seq2exp_cli.io.bed import ColumnTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +61,7 @@ class CalledElements:
     """The called elements as tables, before anything is written.
 
     ``peaks`` (narrowPeak rows, one per element or sub-peak) and ``summits`` are
-    :class:`~seq2exp_cli.io.bed.ColumnTable`; ``links`` (ENCODE-rE2G columns), ``bedpe`` and
+    :class:`~seq2exp_cli.column_table.ColumnTable`; ``links`` (ENCODE-rE2G columns), ``bedpe`` and
     ``interact`` are DataFrames in model mode and None without per-gene scores;
     ``cutoff_analysis`` is present when asked for. ``cutoff`` is the score threshold used
     (inf when no base reaches the requested fraction).
@@ -165,7 +165,9 @@ def write_called(called: CalledElements, paths: dict[str, Path]) -> None:
         bed.write_bedgraph(paths["bedgraph"], (
             (c, bed.fill_gaps(track.runs(c), track.chrom_sizes[c])) for c in track.chroms))
     if "bigwig" in paths:
-        bed.write_bigwig_runs(paths["bigwig"], track.chrom_sizes, track.runs_mapping())
+        from seq2exp_cli.io.bigwig import write_bigwig_runs
+
+        write_bigwig_runs(paths["bigwig"], track.chrom_sizes, track.runs_mapping())
 
 
 def call_and_write(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from seq2exp_cli.column_table import ColumnTable
 from seq2exp_cli.elements.calling import CalledElements, call_and_write, call_tables, log_called
 from seq2exp_cli.elements.combine import GeneScoreSpill, combine_gene_scores
 from seq2exp_cli.elements.null import NullSettings
@@ -17,7 +18,6 @@ from seq2exp_cli.elements.packing import merged_masks, rounds_of_masks
 from seq2exp_cli.elements.settings import CallSettings
 from seq2exp_cli.elements.track import ScoreTrack
 from seq2exp_cli.errors import InputError
-from seq2exp_cli.io.bed import ColumnTable
 
 if TYPE_CHECKING:
     import torch

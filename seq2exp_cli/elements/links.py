@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seq2exp_cli.column_table import ColumnTable
 from seq2exp_cli.elements.combine import GeneScoreSpill
 from seq2exp_cli.elements.tables import first_region_rows
-from seq2exp_cli.io.bed import ColumnTable
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -2,7 +2,7 @@
 score bigWig/bedGraph (model-free mode).
 
 The track itself is ``track``; ``subpeaks`` splits regions for ``--call-summits``. Tables are
-:class:`~seq2exp_cli.io.bed.ColumnTable` (numpy columns), so this path never imports pandas;
+:class:`~seq2exp_cli.column_table.ColumnTable` (numpy columns), so this path never imports pandas;
 :func:`call_regions` gives a DataFrame for callers that want one.
 
 The caller reproduces ``macs3 bdgpeakcall`` (MACS3 3.0.x ``bedGraphTrackI.call_peaks``):
@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seq2exp_cli.column_table import ColumnTable
 from seq2exp_cli.elements.subpeaks import split_subpeaks
 from seq2exp_cli.elements.track import ScoreTrack, runs_from_array
 from seq2exp_cli.errors import InputError
-from seq2exp_cli.io.bed import ColumnTable, Runs, fill_gaps
+from seq2exp_cli.io.bed import Runs, fill_gaps
 
 if TYPE_CHECKING:
     import pandas as pd
