@@ -147,7 +147,7 @@ def predict_values(
     Under torchrun each rank predicts its shard and every rank returns the merged array.
     """
     indices = np.asarray(indices, dtype=np.int64)
-    keep_freed_memory_on(device)  # every batch reallocates the same activations (see cpu_allocator)
+    keep_freed_memory_on(device)  # when opted in: every batch reallocates the same activations
     net = _unwrap(model)
     was_training = net.training
     net.eval()
@@ -247,7 +247,7 @@ def extract_masks(
     from seq2exp_cli.model.seq2exp import expand_mask
 
     device = resolve_device(device)
-    keep_freed_memory_on(device)  # every batch reallocates the same activations (see cpu_allocator)
+    keep_freed_memory_on(device)  # when opted in: every batch reallocates the same activations
     net = _unwrap(model)
     net.eval()
     mine = shard(indices) if shard_indices else np.asarray(indices, dtype=np.int64)

@@ -118,14 +118,18 @@ def in_fresh_process(function: Any, *args: Any, **kwargs: Any) -> Any:
     import concurrent.futures
     import multiprocessing
 
+    from seq2exp_cli import cpu_allocator
+
     level = logging.getLogger("seq2exp_cli").getEffectiveLevel()
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_call_with_logging, level, function, args, kwargs).result()
+        return pool.submit(_call_with_logging, level, cpu_allocator.allowed(), function, args, kwargs).result()
 
 
-def _call_with_logging(level: int, function: Any, args: tuple, kwargs: dict) -> Any:
+def _call_with_logging(level: int, allocator: bool, function: Any, args: tuple, kwargs: dict) -> Any:
+    from seq2exp_cli import cpu_allocator
     from seq2exp_cli.logs import configure_logging
 
+    cpu_allocator.allow(allocator)
     configure_logging(verbose=int(level <= logging.DEBUG), quiet=level >= logging.WARNING)
     return function(*args, **kwargs)
 
@@ -190,6 +194,9 @@ def train_simulated(
         warmup_steps=recipe["max_steps"] // 10,
     )
     prepare_run_dir(run_dir, force=True, resume=False)
+    from seq2exp_cli import cpu_allocator
+
+    cpu_allocator.allow()  # the recipes' CPU step times assume it (see cpu_allocator)
     fit(data, run_dir, model_config, train_config, command=["seq2exp", "quickstart", f"(train {variant})"],
         model_factory=model_factory)
 

@@ -40,6 +40,7 @@ from seq2exp_cli.checkpoints import (
     restore_rng_state,
     save_checkpoint,
 )
+from seq2exp_cli.cpu_allocator import keep_freed_memory_on
 from seq2exp_cli.distributed import autocast, gather_objects, rank, setup, world_size
 from seq2exp_cli.errors import InputError, ModelMismatchError, TrainingError
 from seq2exp_cli.inference import predict_values
@@ -128,10 +129,7 @@ def fit(
     cfg = train_config
     cfg.validate()
     device = setup(cfg.device)  # under torchrun: joins the group (it lives until the process exits)
-    if device.type == "cpu":
-        from seq2exp_cli.cpu_allocator import keep_freed_memory
-
-        keep_freed_memory()  # a third of a CPU step was page faults (see cpu_allocator)
+    keep_freed_memory_on(device)  # when opted in: a third of a CPU step was page faults (see cpu_allocator)
     sizes = _sizes(dataset, cfg)
     session = _build(dataset, run_dir, model_config, cfg, device, sizes, model_factory or _default_model_factory,
                      loss_fn or _default_loss(model_config), t_start)

@@ -117,6 +117,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     configure_logging(verbose, quiet)
+    from seq2exp_cli import cpu_allocator
+
+    cpu_allocator.allow()  # a command owns its process: CPU steps reuse freed memory
 
 
 def main() -> None:
