@@ -108,12 +108,11 @@ def seq2exp_mod():
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
+def dataset(kit_seed0, tmp_path_factory):
     from seq2exp_cli.cli import cli
     from seq2exp_cli.dataset import PreparedDataset
-    from synthetic_inputs import write_synthetic_inputs
 
-    inputs = write_synthetic_inputs(tmp_path_factory.mktemp("inputs"), seed=0)
+    inputs = kit_seed0
     out = tmp_path_factory.mktemp("prepared") / "ds"
     args = ["prepare", "--fasta", str(inputs["fasta"]), "--genes", str(inputs["gtf"]),
             "--expression", str(inputs["expression"]), "--track", f"dnase={inputs['dnase']}",
