@@ -241,7 +241,7 @@ def main() -> None:
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.conditions = args.conditions.split(",")
     args.variants = args.variants.split(",")
-    from seq2exp_cli.cli import configure_logging
+    from seq2exp_cli.logs import configure_logging
 
     configure_logging(verbose=0, quiet=False)
 

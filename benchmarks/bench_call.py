@@ -145,7 +145,7 @@ def main() -> None:
                                        "--force"], work / "bw.bed"),
             # the start-up floor: interpreter + the modules call-elements imports, no work
             "start-up only (imports)": ([sys.executable, "-c", ("import seq2exp_cli.cli.call_elements, "
-                                         "seq2exp_cli.element_links, seq2exp_cli.io.bigwig, pyBigWig")], None),
+                                         "seq2exp_cli.elements.from_model, seq2exp_cli.io.bigwig, pyBigWig")], None),
             # the floor under that: the interpreter and the third-party modules the path needs
             "start-up floor (numpy, click, pyBigWig)": ([sys.executable, "-c", "import numpy, click, pyBigWig, zlib, json"],
                                                         None),

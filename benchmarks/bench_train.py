@@ -75,7 +75,10 @@ class Trainer:
         self.model_mod = importlib.import_module(f"{package}.model.seq2exp")
         self.losses = importlib.import_module(f"{package}.losses")
         training = importlib.import_module(f"{package}.training")
-        inference = importlib.import_module(f"{package}.inference")
+        try:
+            devices = importlib.import_module(f"{package}.distributed")
+        except ModuleNotFoundError:  # a checkout from before distributed.py
+            devices = importlib.import_module(f"{package}.inference")
         self.config = config_mod.ModelConfig.for_data(**config_kwargs)
         torch.manual_seed(0)
         self.model = self.model_mod.Seq2Exp(self.config).to(device)
@@ -85,7 +88,7 @@ class Trainer:
         self.grad_clip = train.grad_clip
         self.optimizer = torch.optim.AdamW(training.param_groups(self.model, train.weight_decay), lr=train.lr,
                                            betas=train.betas)
-        self.autocast = lambda: inference.autocast(device)
+        self.autocast = lambda: devices.autocast(device)
         self.batch, self.device = batch, device
         self.model.train()
 
@@ -343,7 +346,7 @@ def main() -> None:
     import torch
 
     from seq2exp_cli.cpu_allocator import keep_freed_memory
-    from seq2exp_cli.inference import resolve_device
+    from seq2exp_cli.distributed import resolve_device
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

@@ -87,7 +87,9 @@ def budget_test(dataset_dir: Path, inputs: Path, manifest: dict, seq2exp_calls: 
 def _train(data, run: Path, recipe: dict, seed: int, device: str) -> None:
     from seq2exp_cli.model.config import ModelConfig
     from seq2exp_cli.quickstart import RECIPE_MODEL_KEYS
-    from seq2exp_cli.training import TrainConfig, fit, prepare_run_dir
+    from seq2exp_cli.train_config import TrainConfig
+    from seq2exp_cli.train_run import prepare_run_dir
+    from seq2exp_cli.training import fit
 
     config = ModelConfig.for_data(data.data_config(), "nomask",
                                   **{k: v for k, v in recipe.items() if k in RECIPE_MODEL_KEYS})

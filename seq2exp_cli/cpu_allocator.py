@@ -11,6 +11,10 @@ the same effect by swapping in jemalloc or tcmalloc; this needs no extra library
 It only raises two glibc thresholds: allocations come from the heap and freed memory stays
 there for the next step (at most ``KEEP_BYTES`` of free memory is kept at the top of the heap).
 Nothing happens on other C libraries or when the user set either threshold in the environment.
+
+The change holds for the rest of the process, so it is opt-in: the ``seq2exp`` commands and the
+quickstart's training opt in (:func:`allow`); a notebook that calls ``fit`` or the Python API
+keeps glibc's defaults unless it calls ``allow()`` first.
 """
 
 from __future__ import annotations
@@ -31,6 +35,18 @@ KEEP_BYTES = 1 << 30
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
 _applied: bool | None = None
+_allowed = False
+
+
+def allow(wanted: bool = True) -> None:
+    """Let :func:`keep_freed_memory_on` tune this process's allocator (the CLI does, once)."""
+    global _allowed
+    _allowed = bool(wanted)
+
+
+def allowed() -> bool:
+    """Whether this process opted in (a spawned helper process carries it over)."""
+    return _allowed
 
 
 def keep_freed_memory() -> bool:
@@ -57,5 +73,6 @@ def keep_freed_memory() -> bool:
 
 
 def keep_freed_memory_on(device) -> bool:
-    """:func:`keep_freed_memory` when ``device`` (a torch.device) is the CPU; False otherwise."""
-    return device.type == "cpu" and keep_freed_memory()
+    """:func:`keep_freed_memory` when the process opted in (:func:`allow`) and ``device`` (a
+    torch.device) is the CPU; False otherwise."""
+    return _allowed and device.type == "cpu" and keep_freed_memory()

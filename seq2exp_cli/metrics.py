@@ -1,8 +1,8 @@
 """Regression metrics for expression predictions, and the per-evaluation TSV log.
 
 The metrics are the paper's (MSE, MAE, Pearson r) plus Spearman rho, computed in float64 with
-numpy so that training, ``predict`` and the tests agree to the last digit. Spearman uses
-average ranks for ties, like :func:`scipy.stats.spearmanr`.
+numpy so that training, ``predict`` and the tests agree to the last digit. Spearman is the
+Pearson r of scipy's average ranks (ties share their mean rank), as :func:`scipy.stats.spearmanr`.
 """
 
 from __future__ import annotations
@@ -14,23 +14,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-
-METRIC_NAMES = ("mse", "mae", "pearson", "spearman")
-
-
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of ``x`` (float64[n]), ties sharing the mean of their ranks."""
-    order = np.argsort(x, kind="mergesort")
-    sorted_x = x[order]
-    # boundaries of runs of equal values
-    new_run = np.concatenate(([True], sorted_x[1:] != sorted_x[:-1]))
-    run_id = np.cumsum(new_run) - 1
-    run_starts = np.flatnonzero(new_run)
-    run_ends = np.concatenate((run_starts[1:], [len(x)]))
-    mean_rank = (run_starts + run_ends + 1) / 2.0  # mean of ranks start+1 .. end
-    ranks = np.empty(len(x), dtype=np.float64)
-    ranks[order] = mean_rank[run_id]
-    return ranks
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -52,6 +35,8 @@ def regression_metrics(target: Sequence[float] | np.ndarray, predicted: Sequence
     Correlations are NaN when fewer than two pairs remain or one side is constant; all four
     metrics are NaN when no pair remains.
     """
+    from scipy.stats import rankdata  # average ranks for ties
+
     t = np.asarray(target, dtype=np.float64).reshape(-1)
     p = np.asarray(predicted, dtype=np.float64).reshape(-1)
     if t.shape != p.shape:
@@ -67,7 +52,7 @@ def regression_metrics(target: Sequence[float] | np.ndarray, predicted: Sequence
         "mse": float(np.mean(err * err)),
         "mae": float(np.mean(np.abs(err))),
         "pearson": _pearson(t, p),
-        "spearman": _pearson(_average_ranks(t), _average_ranks(p)),
+        "spearman": _pearson(rankdata(t), rankdata(p)),
     }
 
 

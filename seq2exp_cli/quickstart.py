@@ -119,14 +119,18 @@ def in_fresh_process(function: Any, *args: Any, **kwargs: Any) -> Any:
     import concurrent.futures
     import multiprocessing
 
+    from seq2exp_cli import cpu_allocator
+
     level = logging.getLogger("seq2exp_cli").getEffectiveLevel()
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_call_with_logging, level, function, args, kwargs).result()
+        return pool.submit(_call_with_logging, level, cpu_allocator.allowed(), function, args, kwargs).result()
 
 
-def _call_with_logging(level: int, function: Any, args: tuple, kwargs: dict) -> Any:
-    from seq2exp_cli.cli import configure_logging
+def _call_with_logging(level: int, allocator: bool, function: Any, args: tuple, kwargs: dict) -> Any:
+    from seq2exp_cli import cpu_allocator
+    from seq2exp_cli.logs import configure_logging
 
+    cpu_allocator.allow(allocator)
     configure_logging(verbose=int(level <= logging.DEBUG), quiet=level >= logging.WARNING)
     return function(*args, **kwargs)
 
@@ -168,7 +172,9 @@ def train_simulated(
     or ``denovo``) seeds the stem's motif detectors."""
     from seq2exp_cli.dataset import PreparedDataset
     from seq2exp_cli.model.config import ModelConfig
-    from seq2exp_cli.training import TrainConfig, fit, prepare_run_dir
+    from seq2exp_cli.train_config import TrainConfig
+    from seq2exp_cli.train_run import prepare_run_dir
+    from seq2exp_cli.training import fit
 
     data = PreparedDataset(dataset_dir)
     model_config = ModelConfig.for_data(
@@ -185,6 +191,9 @@ def train_simulated(
         warmup_steps=recipe["max_steps"] // 10,
     )
     prepare_run_dir(run_dir, force=True, resume=False)
+    from seq2exp_cli import cpu_allocator
+
+    cpu_allocator.allow()  # the recipes' CPU step times assume it (see cpu_allocator)
     fit(data, run_dir, model_config, train_config, command=["seq2exp", "quickstart", f"(train {variant})"],
         model_factory=model_factory)
 
@@ -223,7 +232,8 @@ def predict_test(run_dir: Path, dataset_dir: Path, out: Path, device: str) -> di
 def call_simulated(run_dir: Path, dataset_dir: Path, out: Path, device: str, score: str = "auto") -> dict[str, Path]:
     """call-elements (``score``: auto, mask or contribution) on every gene's window; also writes
     the per-bp score as a bigWig."""
-    from seq2exp_cli.element_links import CallSettings, call_elements_from_model, output_paths
+    from seq2exp_cli.elements.from_model import call_elements_from_model
+    from seq2exp_cli.elements.settings import CallSettings, output_paths
 
     settings = CallSettings(top_fraction=TOP_FRACTION, min_length=MIN_LENGTH, max_gap=MAX_GAP,
                             bigwig=out.with_suffix(".score.bw"))

@@ -34,9 +34,6 @@ from seq2exp_cli.io.chroms import canonical_chrom_key
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEST_CHROMS = ("chr22", "chrX")
-DEFAULT_VALID_CHROMS = ("chr3", "chr21")
-
 
 def split_by_chroms(chroms: pd.Series, test_chroms: Sequence[str], valid_chroms: Sequence[str]) -> pd.Series:
     """Assign ``test``/``valid`` to genes on the named chromosomes (aliases allowed), ``train`` else."""

@@ -44,7 +44,7 @@ class TrainPlan:
 
     @property
     def steps_per_epoch(self) -> int:
-        from seq2exp_cli.inference import world_size
+        from seq2exp_cli.distributed import world_size
 
         batch = self.train_config.batch_size * world_size()
         return max(1, -(-self.genes["train"]["labelled"] // batch))
@@ -67,7 +67,7 @@ def genes_per_split(dataset: Any) -> dict[str, dict[str, int]]:
 def resolve_plan(dataset: Any, preset: str = "auto", layers: list[SettingsLayer] | None = None,
                  stored: SettingsLayer | None = None, source: str = "command line") -> TrainPlan:
     """Merge defaults < preset < ``layers`` (TOML, then flags), or ``stored`` < ``layers`` on resume."""
-    from seq2exp_cli.inference import resolve_device, world_size
+    from seq2exp_cli.distributed import resolve_device, world_size
     from seq2exp_cli.model.config import ModelConfig, recommended_resolution
     from seq2exp_cli.presets import sized_length, split_preset
     from seq2exp_cli.train_config import TrainConfig
@@ -125,7 +125,7 @@ def estimate_seconds(dataset: Any, plan: TrainPlan, repeats: int = 2) -> dict[st
     import torch
 
     from seq2exp_cli.dataset import GeneWindows, collate_windows
-    from seq2exp_cli.inference import autocast, resolve_device
+    from seq2exp_cli.distributed import autocast, resolve_device
     from seq2exp_cli.model.seq2exp import Seq2Exp
 
     device = resolve_device(plan.train_config.device)

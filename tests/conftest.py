@@ -1,5 +1,6 @@
-"""Shared tiny fixtures, each built once per test session: synthetic inputs, a prepared
-dataset, a tiny trained model and a score bedGraph (seconds on a CPU)."""
+"""Shared tiny fixtures, each built once per test session: synthetic inputs (seed 1, and the
+seed-0 kit shared by the modules that prepare their own datasets), a prepared dataset, a tiny
+trained model and a score bedGraph (seconds on a CPU)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,14 @@ def tiny_inputs(tmp_path_factory) -> dict[str, Path]:
     from synthetic_inputs import write_synthetic_inputs
 
     return write_synthetic_inputs(tmp_path_factory.mktemp("tiny_inputs"), seed=1)
+
+
+@pytest.fixture(scope="session")
+def kit_seed0(tmp_path_factory) -> dict[str, Path]:
+    """The synthetic inputs with seed 0, shared read-only by the modules that prepare their own datasets."""
+    from synthetic_inputs import write_synthetic_inputs
+
+    return write_synthetic_inputs(tmp_path_factory.mktemp("kit_seed0"), seed=0)
 
 
 @pytest.fixture(scope="session")

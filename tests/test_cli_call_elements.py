@@ -237,7 +237,7 @@ def test_real_k562_dnase_track_model_free(tmp_path) -> None:
 
 
 def test_masks_travel_to_rank_0_exactly() -> None:
-    from seq2exp_cli.element_links import pack_scores, unpack_scores
+    from seq2exp_cli.elements.packing import pack_scores, unpack_scores
 
     rng = np.random.default_rng(3)
     binned = np.repeat(rng.random(50, dtype=np.float32), 100)  # a 100-bp resolution mask

@@ -28,10 +28,8 @@ def run(args: list[str]):
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    from synthetic_inputs import write_synthetic_inputs
-
-    return write_synthetic_inputs(tmp_path_factory.mktemp("inputs"), seed=0)
+def inputs(kit_seed0):
+    return kit_seed0
 
 
 def prepare_args(inputs, out: Path, window: int = WINDOW, extra: tuple[str, ...] = ()) -> list[str]:

@@ -1,4 +1,5 @@
-"""seq2exp_cli.cpu_allocator: glibc thresholds raised once, user settings respected."""
+"""seq2exp_cli.cpu_allocator: glibc thresholds raised once, only when the process opts in, user
+settings respected."""
 
 from __future__ import annotations
 
@@ -41,3 +42,20 @@ def test_keep_freed_memory_only_on_cpu():
     from seq2exp_cli.cpu_allocator import keep_freed_memory_on
 
     assert keep_freed_memory_on(torch.device("meta")) is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
+def test_the_allocator_is_left_alone_until_the_process_opts_in():
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    code = textwrap.dedent("""
+        import torch
+        from seq2exp_cli import cpu_allocator
+        before = cpu_allocator.keep_freed_memory_on(torch.device("cpu"))
+        cpu_allocator.allow()
+        print(before, cpu_allocator.keep_freed_memory_on(torch.device("cpu")))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                                                            "GLIBC_TUNABLES")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split() == ["False", "True"]

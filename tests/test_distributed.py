@@ -35,8 +35,11 @@ SCRIPT = textwrap.dedent(
     import torch
     sys.path.insert(0, {tests!r})
     from test_training import ToyConfig, ToyDataset, ToyModel, toy_loss
-    from seq2exp_cli.inference import init_distributed, predict, rank
-    from seq2exp_cli.training import TrainConfig, fit, prepare_run_dir
+    from seq2exp_cli.distributed import init_distributed, rank
+    from seq2exp_cli.inference import predict
+    from seq2exp_cli.train_config import TrainConfig
+    from seq2exp_cli.train_run import prepare_run_dir
+    from seq2exp_cli.training import fit
 
     run, batch = Path(sys.argv[1]), int(sys.argv[2])
     cfg = TrainConfig(max_steps=6, batch_size=batch, eval_every=3, checkpoint_every=3, device="cpu",

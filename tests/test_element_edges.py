@@ -1,4 +1,4 @@
-"""Base-pair edges and summits of model-mode elements (element_edges) on constructed inputs."""
+"""Base-pair edges and summits of model-mode elements (elements.edges) on constructed inputs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seq2exp_cli import elements as el
-from seq2exp_cli.element_edges import EDGE_FRACTION, normalised_evidence, refine_edges
+from seq2exp_cli.elements.edges import EDGE_FRACTION, normalised_evidence, refine_edges
 
 R = 200
 

@@ -1,4 +1,4 @@
-"""The sequence null of call-elements (element_null): the shuffle, and p/q on hand-built models.
+"""The sequence null of call-elements (elements.null): the shuffle, and p/q on hand-built models.
 
 Models are built by hand on a small prepared dataset whose genome is iid random bases with a
 planted palindromic 8-mer: a score that cannot read sequence must give p = 1, a random model on
@@ -15,7 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from seq2exp_cli.element_null import NullSettings, ShuffledGenome, sequence_null_pvalues
+from seq2exp_cli.elements.null import NullSettings, ShuffledGenome, sequence_null_pvalues
 from seq2exp_cli.sequence_shuffle import dinucleotide_shuffle, shuffle_blocks
 
 WINDOW = 10_000
@@ -174,7 +174,7 @@ def blind_model(dataset_dir: Path, variant: str):
 
 def save_run(model, config, data, directory: Path) -> Path:
     from seq2exp_cli.checkpoints import save_checkpoint
-    from seq2exp_cli.training import _model_payload
+    from seq2exp_cli.train_run import model_payload as _model_payload
 
     directory.mkdir(parents=True, exist_ok=True)
     save_checkpoint(_model_payload(model, config, config.to_dict(), data.data_config(), 1, {"mse": 0.0}),
@@ -255,7 +255,7 @@ def test_a_score_blind_to_sequence_gets_p_1(planted, tmp_path, variant) -> None:
 def test_a_random_model_on_iid_bases_rarely_passes(random_bases, score) -> None:
     """On iid bases the null holds exactly (the genome is a draw from each element's doublet
     class), whatever the model reads: few calls may pass q < 0.05."""
-    from seq2exp_cli.element_links import combine_gene_scores
+    from seq2exp_cli.elements.combine import combine_gene_scores
     from seq2exp_cli.elements import call_region_table, cutoff_for_fraction, first_region_rows, score_histogram
     from seq2exp_cli.inference import extract_masks
     from seq2exp_cli.model.seq2exp import Seq2Exp

@@ -1,4 +1,4 @@
-"""elements.py and element_links.py: calling, summits, p/q, cutoff analysis, combining, links."""
+"""The element pipeline (seq2exp_cli.elements): calling, summits, p/q, cutoff analysis, combining, links."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seq2exp_cli import elements as el
-from seq2exp_cli.element_links import GeneScoreSpill, combine_gene_scores, link_elements, links_bedpe
+from seq2exp_cli.elements.combine import GeneScoreSpill, combine_gene_scores
+from seq2exp_cli.elements.links import link_elements, links_bedpe
 from seq2exp_cli.errors import InputError
 from seq2exp_cli.io.bed import Runs
 
@@ -187,7 +188,7 @@ def test_empirical_p_counts_ties_against_the_statistic_and_q_is_bh() -> None:
 
 
 def test_null_fdr_counts_null_calls_per_set_against_real_calls() -> None:
-    from seq2exp_cli.element_stats import null_fdr_qscores
+    from seq2exp_cli.elements.stats import null_fdr_qscores
 
     t = np.array([5.0, 4.0, 3.0, 0.0, 0.0])
     null = np.array([3.5, 0.0, 0.0, -1.0, 0.0, 0.0])               # two null sets of three calls
@@ -345,7 +346,9 @@ def test_bigwig_overlapping_entries_fall_back_to_per_base_reading() -> None:
             out[5:8] = 2.0  # the later entry wins, as pyBigWig's values() resolves it
             return out
 
-    runs = el._bigwig_runs(Overlapping(), "c", 12)
+    from seq2exp_cli.elements.regions import _bigwig_runs
+
+    runs = _bigwig_runs(Overlapping(), "c", 12)
     assert runs.starts.tolist() == [0, 5, 8, 10] and runs.ends.tolist() == [5, 8, 10, 12]
     assert runs.values.tolist() == [1.0, 2.0, 1.0, 0.0]
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from seq2exp_cli.distributed import resolve_device
 from seq2exp_cli.errors import InputError, ModelMismatchError
 from seq2exp_cli.inference import (
     PREDICTION_COLUMNS,
@@ -19,7 +20,6 @@ from seq2exp_cli.inference import (
     load_model,
     predict,
     predict_values,
-    resolve_device,
     split_metrics,
 )
 from seq2exp_cli.metrics import regression_metrics
@@ -108,12 +108,11 @@ def seq2exp_mod():
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
+def dataset(kit_seed0, tmp_path_factory):
     from seq2exp_cli.cli import cli
     from seq2exp_cli.dataset import PreparedDataset
-    from synthetic_inputs import write_synthetic_inputs
 
-    inputs = write_synthetic_inputs(tmp_path_factory.mktemp("inputs"), seed=0)
+    inputs = kit_seed0
     out = tmp_path_factory.mktemp("prepared") / "ds"
     args = ["prepare", "--fasta", str(inputs["fasta"]), "--genes", str(inputs["gtf"]),
             "--expression", str(inputs["expression"]), "--track", f"dnase={inputs['dnase']}",
@@ -130,7 +129,7 @@ def run_dir(dataset, seq2exp_mod, tmp_path_factory):
     """A model.pt written the way training writes it (untrained weights)."""
     from seq2exp_cli.checkpoints import save_checkpoint
     from seq2exp_cli.model.config import ModelConfig
-    from seq2exp_cli.training import _model_payload
+    from seq2exp_cli.train_run import model_payload as _model_payload
 
     torch.manual_seed(1)
     config = ModelConfig.for_data(dataset.data_config(), "soft", d_model=8, n_layers=1, resolution=RESOLUTION)

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from seq2exp_cli.column_table import ColumnTable
 from seq2exp_cli.errors import InputError
 from seq2exp_cli.io import bed
+from seq2exp_cli.io.bigwig import write_bigwig_runs
 
 
 def test_schemas_have_the_documented_columns() -> None:
@@ -95,7 +97,7 @@ def test_bigwig_writer_round_trip(tmp_path) -> None:
     from seq2exp_cli.io.bigwig import BigWigTrack
 
     runs = {"c1": bed.Runs(np.array([10]), np.array([20]), np.array([0.5], np.float32))}
-    bed.write_bigwig_runs(tmp_path / "x.bw", {"c1": 100, "c2": 50}, runs)
+    write_bigwig_runs(tmp_path / "x.bw", {"c1": 100, "c2": 50}, runs)
     with BigWigTrack(tmp_path / "x.bw") as track:
         values = track.read("c1", 0, 100)
     assert values[10:20].tolist() == [0.5] * 10 and values[:10].sum() == 0 and values[20:].sum() == 0
@@ -145,7 +147,7 @@ def test_write_table_text_equals_pandas_to_csv(tmp_path) -> None:
 def test_column_table_writes_what_its_dataframe_writes(tmp_path) -> None:
     rng = np.random.default_rng(4)
     n = 30
-    table = bed.ColumnTable({
+    table = ColumnTable({
         "chrom": np.array([f"chr{k % 2}" for k in range(n)], dtype=object), "start": rng.integers(0, 10**6, n),
         "end": rng.integers(0, 10**6, n), "name": np.array([f"e_{k}" for k in range(n)], dtype=object),
         "score": rng.integers(0, 1000, n), "strand": np.full(n, ".", dtype=object),
@@ -162,10 +164,10 @@ def test_column_table_writes_what_its_dataframe_writes(tmp_path) -> None:
     assert (tmp_path / "q.bed").read_text().startswith('chr0\t') and '"a\tb"' in (tmp_path / "q.bed").read_text()
     picked = table.take(np.array([3, 1]))
     assert picked["start"].tolist() == [table["start"][3], table["start"][1]]
-    both = bed.ColumnTable.concat([picked, picked])
+    both = ColumnTable.concat([picked, picked])
     assert len(both) == 4 and both["name"].tolist() == ["e_3", "e_1", "e_3", "e_1"]
     with pytest.raises(ValueError):
-        bed.ColumnTable({"a": np.zeros(2), "b": np.zeros(3)})
+        ColumnTable({"a": np.zeros(2), "b": np.zeros(3)})
 
 
 def test_write_bedgraph_text_equals_pandas_to_csv(tmp_path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from seq2exp_cli.element_tables import encode_links_table, interact_table
+from seq2exp_cli.elements.tables import encode_links_table, interact_table
 from seq2exp_cli.io.bed import INTERACT_COLUMNS, LINKS_COLUMNS
 
 

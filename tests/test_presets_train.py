@@ -55,7 +55,8 @@ def test_quickstart_recipes_derive_from_the_cpu_preset():
 
 
 def test_every_config_field_has_an_option():
-    from seq2exp_cli.cli.train import DATA_FIELDS, train
+    from seq2exp_cli.cli.train import train
+    from seq2exp_cli.train_settings import DATA_FIELDS
     from seq2exp_cli.model.config import ModelConfig
     from seq2exp_cli.train_config import TrainConfig
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seq2exp_cli.element_links import GeneScoreSpill, combine_gene_scores
+from seq2exp_cli.elements.combine import GeneScoreSpill, combine_gene_scores
 from seq2exp_cli.elements import ScoreTrack, runs_from_array
 
 WINDOW, BIN = 1000, 50

@@ -1,4 +1,4 @@
-"""Tests for seq2exp_cli.simulate (+ simulate_genome, simulate_tracks) and `seq2exp simulate`."""
+"""Tests for the simulator (seq2exp_cli.simulate: pipeline, genome, tracks, grammar) and `seq2exp simulate`."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from seq2exp_cli import simulate as S
-from seq2exp_cli import simulate_genome as sg
-from seq2exp_cli import simulate_grammar as gr
-from seq2exp_cli import simulate_tracks as st
+from seq2exp_cli.simulate import genome as sg
+from seq2exp_cli.simulate import grammar as gr
+from seq2exp_cli.simulate import tracks as st
 from seq2exp_cli.errors import InputError, OutputExistsError
 
 SEED = 3

@@ -1,11 +1,10 @@
-"""Tests for seq2exp_cli.training, .checkpoints and .metrics, with a tiny stand-in model and
-dataset defined here (the real model is exercised end to end in test_cli_train_predict.py)."""
+"""Tests for seq2exp_cli.training (and train_optim, train_batches, train_run), with a tiny
+stand-in model and dataset defined here (the real model is exercised end to end in test_cli_train_predict.py)."""
 
 from __future__ import annotations
 
 import json
 import math
-import pickle
 import random
 from collections import namedtuple
 from dataclasses import asdict, dataclass
@@ -14,28 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.stats
 import torch
 
-from seq2exp_cli.checkpoints import (
-    LAST_FORMAT,
-    MODEL_FORMAT,
-    capture_rng_state,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-)
+from seq2exp_cli.checkpoints import LAST_FORMAT, MODEL_FORMAT
 from seq2exp_cli.errors import InputError, ModelMismatchError, OutputExistsError, TrainingError
-from seq2exp_cli.metrics import MetricsLog, regression_metrics
-from seq2exp_cli.training import (
-    TrainConfig,
-    WarmupCosine,
-    effective_warmup,
-    epoch_batches,
-    fit,
-    param_groups,
-    prepare_run_dir,
-)
+from seq2exp_cli.metrics import regression_metrics
+from seq2exp_cli.train_batches import epoch_batches
+from seq2exp_cli.train_config import TrainConfig
+from seq2exp_cli.train_optim import WarmupCosine, effective_warmup, param_groups
+from seq2exp_cli.train_run import prepare_run_dir
+from seq2exp_cli.training import fit
 
 # ------------------------------------------------------------------------------ stand-ins
 
@@ -156,44 +143,6 @@ def _fit_cut_and_resume(tmp_path, name, crash_step, **overrides):
     return _fit(tmp_path, name, resume=True, **overrides)
 
 
-# ------------------------------------------------------------------------------ metrics
-
-
-def test_metrics_match_scipy_with_ties_and_nan():
-    rng = np.random.default_rng(1)
-    t = np.round(rng.normal(size=50), 1)  # rounding creates ties
-    p = np.round(t + rng.normal(scale=0.5, size=50), 1)
-    t_nan = t.copy()
-    t_nan[[3, 7]] = np.nan
-    m = regression_metrics(t_nan, p)
-    keep = np.isfinite(t_nan)
-    assert m["n"] == 48
-    assert m["mse"] == pytest.approx(np.mean((p[keep] - t[keep]) ** 2), rel=1e-12)
-    assert m["mae"] == pytest.approx(np.mean(np.abs(p[keep] - t[keep])), rel=1e-12)
-    assert m["pearson"] == pytest.approx(scipy.stats.pearsonr(t[keep], p[keep])[0], rel=1e-10)
-    assert m["spearman"] == pytest.approx(scipy.stats.spearmanr(t[keep], p[keep])[0], rel=1e-10)
-
-
-def test_metrics_degenerate_cases():
-    assert regression_metrics([np.nan], [1.0])["n"] == 0
-    assert math.isnan(regression_metrics([], [])["mse"])
-    const = regression_metrics([1.0, 1.0, 1.0], [0.0, 1.0, 2.0])
-    assert math.isnan(const["pearson"]) and const["mse"] == pytest.approx(2 / 3)
-    with pytest.raises(ValueError):
-        regression_metrics([1.0, 2.0], [1.0])
-
-
-def test_metrics_log_truncates_rows_after_checkpoint(tmp_path):
-    log = MetricsLog(tmp_path / "m.tsv", ["step", "val_mse"])
-    log.start(resume=False)
-    for step in (2, 4, 6):
-        log.append({"step": step, "val_mse": 0.5 / step})
-    log.truncate_after(4)
-    frame = pd.read_csv(tmp_path / "m.tsv", sep="\t")
-    assert frame["step"].tolist() == [2, 4]
-    assert frame["val_mse"].iloc[0] == pytest.approx(0.25)
-
-
 # ------------------------------------------------------------------------------ optimiser, schedule
 
 
@@ -239,59 +188,6 @@ def test_epoch_batches_are_full_deterministic_permutations():
     assert np.array_equal(a, epoch_batches(10, 4, seed=5, epoch=0))
     assert not np.array_equal(a, epoch_batches(10, 4, seed=5, epoch=1))
     assert epoch_batches(3, 8, 0, 0).shape == (1, 8)  # fewer genes than one batch: wrap around
-
-
-# ------------------------------------------------------------------------------ checkpoints
-
-
-def test_rng_state_roundtrip_through_weights_only_file(tmp_path):
-    torch.manual_seed(3)
-    np.random.seed(3)
-    random.seed(3)
-    np.random.normal()  # leaves a cached gaussian in numpy's state
-    state = capture_rng_state()
-    save_checkpoint({"format": "x", "rng": state}, tmp_path / "s.pt")
-    expected = (torch.rand(3), np.random.normal(size=3), random.random())
-    loaded = torch.load(tmp_path / "s.pt", weights_only=True)
-    restore_rng_state(loaded["rng"])
-    assert torch.equal(torch.rand(3), expected[0])
-    assert np.array_equal(np.random.normal(size=3), expected[1])
-    assert random.random() == expected[2]
-
-
-def test_load_checkpoint_refuses_arbitrary_pickle_and_foreign_files(tmp_path):
-    evil = tmp_path / "evil.pt"
-    torch.save({"format": MODEL_FORMAT, "obj": Path("x")}, evil)  # needs unpickling a class
-    with pytest.raises(ModelMismatchError, match="arbitrary Python objects"):
-        load_checkpoint(evil, MODEL_FORMAT)
-    plain = tmp_path / "plain.pkl"
-    plain.write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(ModelMismatchError, match="evil|plain|not a"):
-        load_checkpoint(plain, MODEL_FORMAT)
-    other = tmp_path / "other.pt"
-    torch.save({"weights": torch.zeros(2)}, other)
-    with pytest.raises(ModelMismatchError, match="not a seq2exp checkpoint"):
-        load_checkpoint(other, MODEL_FORMAT)
-    text = tmp_path / "text.pt"
-    text.write_text("hello")
-    with pytest.raises(ModelMismatchError):
-        load_checkpoint(text, MODEL_FORMAT)
-    with pytest.raises(ModelMismatchError, match="not found"):
-        load_checkpoint(tmp_path / "missing.pt", MODEL_FORMAT)
-
-
-def test_save_checkpoint_failure_keeps_previous_file(tmp_path, monkeypatch):
-    path = tmp_path / "model.pt"
-    save_checkpoint({"format": "a", "v": torch.ones(2)}, path)
-
-    def boom(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", boom)
-    with pytest.raises(OSError):
-        save_checkpoint({"format": "b"}, path)
-    assert torch.load(path, weights_only=True)["format"] == "a"
-    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary left
 
 
 # ------------------------------------------------------------------------------ fit
@@ -384,7 +280,7 @@ def test_resume_with_other_model_settings_is_refused(tmp_path):
 
 
 def test_weight_average_follows_its_formula():
-    from seq2exp_cli.training import WeightAverage
+    from seq2exp_cli.train_optim import WeightAverage
 
     torch.manual_seed(0)
     model = ToyModel(ToyConfig())
@@ -417,7 +313,7 @@ def test_fit_with_ema_saves_averaged_weights_and_resumes_bit_identical(tmp_path)
 
 
 def test_shift_windows_moves_each_row_and_fills_with_n():
-    from seq2exp_cli.training import shift_windows
+    from seq2exp_cli.train_batches import shift_windows
 
     seq = torch.arange(20, dtype=torch.uint8).remainder(4).repeat(3, 1)
     signals = torch.arange(20, dtype=torch.float32)[None, :, None].repeat(3, 1, 2) + 1

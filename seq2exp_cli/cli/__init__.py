@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import errno
 import importlib
-import logging
 import sys
 
 import click
 
 from seq2exp_cli import __version__
 from seq2exp_cli.errors import DiskFullError, Seq2ExpError
+from seq2exp_cli.logs import configure_logging
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
 
@@ -91,35 +91,6 @@ def _module_exists(module_name: str) -> bool:
     return importlib.util.find_spec(module_name) is not None
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Logs to the *current* sys.stderr (Click's test runner swaps it)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
-        pass
-
-
-def configure_logging(verbose: int, quiet: bool) -> None:
-    """INFO by default, DEBUG with -v, WARNING with -q; messages go to stderr."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
-    logger = logging.getLogger("seq2exp_cli")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("[seq2exp] %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    # propagation stays on: a plain CLI run has no root handlers (nothing is printed twice), and
-    # test harnesses that listen on the root logger still see our records
-
-
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "-V", "--version", prog_name="seq2exp")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (debug messages).")
@@ -146,6 +117,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     configure_logging(verbose, quiet)
+    from seq2exp_cli import cpu_allocator
+
+    cpu_allocator.allow()  # a command owns its process: CPU steps reuse freed memory
 
 
 def main() -> None:

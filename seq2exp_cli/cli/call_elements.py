@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -47,8 +46,6 @@ middle of the highest run). Unlike MACS3, unscored bases (blacklist, outside gen
 bedGraph gaps) never count as above the cutoff.
 """
 
-
-DEFAULT_TOP_FRACTION = 0.05
 
 
 @click.command("call-elements", epilog=_EPILOG, context_settings={"show_default": True})
@@ -107,7 +104,9 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
     torchrun the genes are shared out across processes (each on its local GPU); rank 0
     combines their masks in the one-process order and writes every file.
     """
-    from seq2exp_cli.element_links import CallSettings, call_and_write, check_outputs, output_paths
+    from seq2exp_cli.elements.settings import (
+        DEFAULT_CUTOFF_MODEL_FREE, DEFAULT_TOP_FRACTION_MODEL, CallSettings, output_paths,
+    )
 
     started = time.time()
     model_free = from_bigwig is not None or from_bedgraph is not None
@@ -123,9 +122,9 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         # a trained bottleneck keeps its scores near the marginal mean mu (0.1 for soft), so a fixed
         # score cutoff often calls nothing; the model's default is a share of the scored bases
         if model_free:
-            cutoff = 0.5
+            cutoff = DEFAULT_CUTOFF_MODEL_FREE
         else:
-            top_fraction = DEFAULT_TOP_FRACTION
+            top_fraction = DEFAULT_TOP_FRACTION_MODEL
     settings = CallSettings(
         cutoff=cutoff, pvalue=pvalue, qvalue=qvalue, top_fraction=top_fraction, min_length=min_length,
         max_gap=max_gap, call_summits=call_summits, cutoff_analysis=cutoff_analysis,
@@ -136,69 +135,85 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
     paths = output_paths(output, settings, links=not model_free)
     run_path = paths["summits"].with_name(paths["summits"].name[: -len(".summits.bed")] + ".run.json")
 
+    if model_free:
+        _call_model_free(paths, run_path, settings, from_bigwig, from_bedgraph, ref_dataset, chrom_sizes, cutoff,
+                         combine, force, started)
+    else:
+        _call_from_model(paths, run_path, settings, run_dir, dataset, combine, split, device, batch_size,
+                         score_kind, force, started)
+
+
+def _call_model_free(paths, run_path, settings, from_bigwig, from_bedgraph, ref_dataset, chrom_sizes, cutoff,
+                     combine, force, started) -> None:
+    """Model-free mode: the score track of a bigWig/bedGraph, called and written by this process."""
+    from seq2exp_cli.elements import track_from_file
+    from seq2exp_cli.elements.calling import call_and_write
+    from seq2exp_cli.elements.settings import check_outputs
     from seq2exp_cli.io.output_set import OutputSet
 
-    if model_free:
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise InputError("--from-bigwig/--from-bedgraph: model-free calling runs in one process; "
-                             "start it without torchrun")
-        check_outputs({**paths, "run record": run_path}, force=True)  # duplicates and directories
-        outputs = OutputSet(paths, run_path, force)
-        from seq2exp_cli.elements import track_from_file
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise InputError("--from-bigwig/--from-bedgraph: model-free calling runs in one process; "
+                         "start it without torchrun")
+    check_outputs({**paths, "run record": run_path}, force=True)  # duplicates and directories
+    outputs = OutputSet(paths, run_path, force)
+    settings.check(has_null=False)
+    reference = None
+    if ref_dataset is not None:
+        from seq2exp_cli.dataset import PreparedDataset
 
-        settings.check(has_null=False)
-        reference = None
-        if ref_dataset is not None:
-            from seq2exp_cli.dataset import PreparedDataset
+        with naming_flag("--dataset", ref_dataset):
+            reference = PreparedDataset(ref_dataset).chrom_sizes
+    elif chrom_sizes is not None:
+        from seq2exp_cli.io.bed import read_chrom_sizes
 
-            with naming_flag("--dataset", ref_dataset):
-                reference = PreparedDataset(ref_dataset).chrom_sizes
-        elif chrom_sizes is not None:
-            from seq2exp_cli.io.bed import read_chrom_sizes
+        with naming_flag("--chrom-sizes", chrom_sizes):
+            reference = read_chrom_sizes(chrom_sizes)
+    source_flag = "--from-bigwig" if from_bigwig is not None else "--from-bedgraph"
+    with naming_flag(source_flag, from_bigwig or from_bedgraph):
+        track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None, reference=reference)
+    if cutoff is not None and cutoff < 0:
+        log.warning("--cutoff %s is below 0: every scored base passes unless its score is lower still", cutoff)
+    with outputs:
+        summary = call_and_write(track, outputs.staged, settings)
+        _commit(outputs, summary, settings, combine, True, started)
 
-            with naming_flag("--chrom-sizes", chrom_sizes):
-                reference = read_chrom_sizes(chrom_sizes)
-        source_flag = "--from-bigwig" if from_bigwig is not None else "--from-bedgraph"
-        with naming_flag(source_flag, from_bigwig or from_bedgraph):
-            track = track_from_file(from_bigwig or from_bedgraph, bigwig=from_bigwig is not None,
-                                    reference=reference)
-        if cutoff is not None and cutoff < 0:
-            log.warning("--cutoff %s is below 0: every scored base passes unless its score is lower still", cutoff)
-        with outputs:
-            summary = call_and_write(track, outputs.staged, settings)
-            _commit(outputs, summary, settings, combine, model_free, started)
-    else:
-        from seq2exp_cli import inference
-        from seq2exp_cli.element_links import call_elements_from_model
 
-        # as in predict: under torchrun each process joins the group (it lives until the process
-        # exits) and uses its local GPU
-        torch_device = inference.resolve_device(device)
-        inference.init_distributed(torch_device)
-        # rank 0 owns the outputs (the others may not even see its directory); an error
-        # there is reported by every process instead of leaving them waiting
-        outputs = None
-        with inference.errors_on_every_rank():
-            if inference.rank() == 0:
-                check_outputs({**paths, "run record": run_path}, force=True)  # duplicates and directories
-                outputs = OutputSet(paths, run_path, force)
-        if outputs is None:  # not rank 0: rank 0 writes every file
-            call_elements_from_model(run_dir, dataset, paths, settings, combine, split, torch_device,
-                                     batch_size, score_kind)
-            return
-        with outputs:
-            summary = call_elements_from_model(run_dir, dataset, outputs.staged, settings, combine, split,
-                                               torch_device, batch_size, score_kind)
-            _commit(outputs, summary, settings, combine, model_free, started)
+def _call_from_model(paths, run_path, settings, run_dir, dataset, combine, split, device, batch_size, score_kind,
+                     force, started) -> None:
+    """Model mode: every rank extracts its genes' masks; rank 0 owns and writes the outputs."""
+    from seq2exp_cli import distributed
+    from seq2exp_cli.elements.from_model import call_elements_from_model
+    from seq2exp_cli.elements.settings import check_outputs
+    from seq2exp_cli.io.output_set import OutputSet
+
+    # as in predict: under torchrun each process joins the group (it lives until the process
+    # exits) and uses its local GPU
+    torch_device = distributed.setup(device)
+    # rank 0 owns the outputs (the others may not even see its directory); an error
+    # there is reported by every process instead of leaving them waiting
+    outputs = None
+    with distributed.errors_on_every_rank():
+        if distributed.rank() == 0:
+            check_outputs({**paths, "run record": run_path}, force=True)  # duplicates and directories
+            outputs = OutputSet(paths, run_path, force)
+    if outputs is None:  # not rank 0: rank 0 writes every file
+        call_elements_from_model(run_dir, dataset, paths, settings, combine, split, torch_device,
+                                 batch_size, score_kind)
+        return
+    with outputs:
+        summary = call_elements_from_model(run_dir, dataset, outputs.staged, settings, combine, split,
+                                           torch_device, batch_size, score_kind)
+        _commit(outputs, summary, settings, combine, False, started)
 
 
 def _commit(outputs, summary: dict, settings, combine: str, model_free: bool, started: float) -> None:
     """Rename the staged files into place and write the run record last."""
     from seq2exp_cli import __version__
+    from seq2exp_cli.cli.options import command_line
 
     summary["outputs"] = {k: str(v) for k, v in outputs.targets.items()}
     record = {
-        "command": "seq2exp " + " ".join(sys.argv[1:]), "seq2exp_version": __version__,
+        "command": command_line(click.get_current_context()), "seq2exp_version": __version__,
         "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(settings).items()},
         "combine": combine, "mode": "model-free" if model_free else "model", **summary,
         "seconds": round(time.time() - started, 3),

@@ -51,15 +51,8 @@ def predict(run_dir: Path, dataset: Path, output: Path, split: str, batch_size: 
     and a run record (command, version, inputs, counts, timings). Under torchrun the genes are shared out across processes and rank 0 writes the file.
     """
     from seq2exp_cli.dataset import PreparedDataset
-    from seq2exp_cli.inference import (
-        check_compatible,
-        init_distributed,
-        load_model,
-        predict as predict_genes,
-        rank,
-        resolve_device,
-        split_metrics,
-    )
+    from seq2exp_cli.distributed import rank, setup
+    from seq2exp_cli.inference import check_compatible, load_model, predict as predict_genes, split_metrics
     import time
 
     import pandas as pd
@@ -76,8 +69,7 @@ def predict(run_dir: Path, dataset: Path, output: Path, split: str, batch_size: 
         check_output_free(output, force)
         check_output_free(metrics_path(output), force)
         check_output_free(run_record_path(output), force)
-    torch_device = resolve_device(device)
-    init_distributed(torch_device)  # under torchrun; the group lives until the process exits
+    torch_device = setup(device)  # under torchrun: joins the group (it lives until the process exits)
     data = PreparedDataset(dataset)
     model, meta = load_model(run_dir, torch_device)
     check_compatible(meta, data)

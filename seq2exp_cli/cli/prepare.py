@@ -7,8 +7,11 @@ from pathlib import Path
 import click
 
 from seq2exp_cli.cli.options import comma_list, command_line, threads_option
+from seq2exp_cli.prepare_options import PrepareOptions
 
 PathType = click.Path(path_type=Path)
+#: the option defaults are PrepareOptions' (one source for the CLI and Python callers)
+DEFAULTS = PrepareOptions(fasta=Path(), genes=Path(), output=Path())
 
 
 def _track_specs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[tuple[str, Path]]:
@@ -30,37 +33,37 @@ def _track_specs(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @click.option("--expression", type=PathType, help="Expression table (TSV/CSV; id + value); genes without a value stay, unlabelled.")
 @click.option("--expression-id-column", help="Id column of --expression (default: the first).")
 @click.option("--expression-column", help="Value column of --expression (default: the only numeric one).")
-@click.option("--target-transform", type=click.Choice(["log10p1", "none"]), default="log10p1",
+@click.option("--target-transform", type=click.Choice(["log10p1", "none"]), default=DEFAULTS.target_transform,
               help="Target = log10(1 + value), or the value as given.")
 @click.option("--hic", type=PathType, help=".hic, .cool, .mcool, juicer dump (start1 start2 count) or bedpe of contacts.")
-@click.option("--hic-resolution", type=int, default=5000, help="Hi-C bin size in bp.")
-@click.option("--hic-normalization", default="auto",
+@click.option("--hic-resolution", type=int, default=DEFAULTS.hic_resolution, help="Hi-C bin size in bp.")
+@click.option("--hic-normalization", default=DEFAULTS.hic_normalization,
               help="Hi-C normalisation: auto (VC when present, else raw counts), NONE, VC, KR, SCALE, weight, ...")
 @click.option("--no-powerlaw", is_flag=True, help="Without --hic, leave Hi-C out instead of ABC's power-law contact model.")
-@click.option("--window", type=int, default=200_000, help="Window length in bp, centred on the TSS.")
-@click.option("--normalize", type=click.Choice(["log1p", "quantile", "none"]), default="log1p",
+@click.option("--window", type=int, default=DEFAULTS.window, help="Window length in bp, centred on the TSS.")
+@click.option("--normalize", type=click.Choice(["log1p", "quantile", "none"]), default=DEFAULTS.normalize,
               help="Track values stored as log(1+x), x / 99th percentile of non-zero values, or raw.")
 @click.option("--blacklist", type=PathType, help="BED of regions the mask must never select (e.g. ENCODE blacklist).")
-@click.option("--gene-format", type=click.Choice(["auto", "gtf", "gff", "bed", "tsv"]), default="auto")
-@click.option("--gtf-feature", type=click.Choice(["gene", "transcript"]), default="gene",
+@click.option("--gene-format", type=click.Choice(["auto", "gtf", "gff", "bed", "tsv"]), default=DEFAULTS.gene_format)
+@click.option("--gtf-feature", type=click.Choice(["gene", "transcript"]), default=DEFAULTS.gtf_feature,
               help="TSS from gene records, or from each gene's longest transcript.")
 @click.option("--gene-types", callback=comma_list, help="Keep only these gene types (comma list, e.g. protein_coding).")
 @click.option("--gene-features", type=PathType, help="TSV of extra numeric per-gene features (first column gene_id).")
-@click.option("--exclude-chroms", callback=comma_list, default="chrM",
+@click.option("--exclude-chroms", callback=comma_list, default=",".join(DEFAULTS.exclude_chroms),
               help="Chromosomes whose genes are left out (comma list; aliases such as MT match).")
-@click.option("--split-mode", type=click.Choice(["auto", "chroms", "blocks", "file"]), default="auto",
+@click.option("--split-mode", type=click.Choice(["auto", "chroms", "blocks", "file"]), default=DEFAULTS.split_mode,
               help="Hold out whole chromosomes, contiguous position blocks, or follow --split-file; auto: "
                    "chromosomes when they leave labelled genes in every split, else blocks (one-chromosome data).")
-@click.option("--test-chroms", callback=comma_list, default="chr22,chrX", help="Test chromosomes (--split-mode chroms).")
-@click.option("--valid-chroms", callback=comma_list, default="chr3,chr21", help="Validation chromosomes (--split-mode chroms).")
+@click.option("--test-chroms", callback=comma_list, default=",".join(DEFAULTS.test_chroms), help="Test chromosomes (--split-mode chroms).")
+@click.option("--valid-chroms", callback=comma_list, default=",".join(DEFAULTS.valid_chroms), help="Validation chromosomes (--split-mode chroms).")
 @click.option("--split-file", type=PathType, help="TSV gene_id<TAB>train|valid|test (--split-mode file).")
-@click.option("--block-size", type=int, default=2_000_000, help="Block length in bp (--split-mode blocks).")
-@click.option("--valid-fraction", type=float, default=0.15, help="Share of genes for validation (--split-mode blocks).")
-@click.option("--test-fraction", type=float, default=0.15, help="Share of genes for test (--split-mode blocks).")
-@click.option("--seed", type=int, default=2222, help="Seed for block splits.")
+@click.option("--block-size", type=int, default=DEFAULTS.block_size, help="Block length in bp (--split-mode blocks).")
+@click.option("--valid-fraction", type=float, default=DEFAULTS.valid_fraction, help="Share of genes for validation (--split-mode blocks).")
+@click.option("--test-fraction", type=float, default=DEFAULTS.test_fraction, help="Share of genes for test (--split-mode blocks).")
+@click.option("--seed", type=int, default=DEFAULTS.seed, help="Seed for block splits.")
 @click.option("--extsize", type=int, help="BAM tracks: extend each read to this fragment length (MACS3 --extsize).")
-@click.option("--shift", type=int, default=0, help="BAM tracks: move 5' ends by this many bp first (MACS3 --shift).")
-@click.option("--min-mapq", type=int, default=0, help="BAM tracks: skip reads below this mapping quality.")
+@click.option("--shift", type=int, default=DEFAULTS.shift, help="BAM tracks: move 5' ends by this many bp first (MACS3 --shift).")
+@click.option("--min-mapq", type=int, default=DEFAULTS.min_mapq, help="BAM tracks: skip reads below this mapping quality.")
 @threads_option(expose=True, default=1, extra_help=" Tracks are also read on up to N chromosomes at once.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory (only once the new one is complete).")
 def prepare(**kwargs) -> None:
@@ -70,7 +73,7 @@ def prepare(**kwargs) -> None:
     Minus-strand windows are served reverse-complemented (transcription orientation).
     """
     from seq2exp_cli.cli.progress import stage_progress
-    from seq2exp_cli.prepare import PrepareOptions, prepare_dataset
+    from seq2exp_cli.prepare import prepare_dataset
 
     kwargs["powerlaw_fallback"] = not kwargs.pop("no_powerlaw")
     kwargs["expression_value_column"] = kwargs.pop("expression_column")

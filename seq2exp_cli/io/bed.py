@@ -6,15 +6,16 @@ definition (as bioframe's ``io/schemas.py`` does). Coordinates are 0-based half-
 Files without a header (BED, narrowPeak, summits, bedpe, bedGraph) are what genome browsers
 and MACS3 users expect; the links TSV (ABC-style) and the cutoff analysis carry a header.
 
-pandas is imported only by the functions that need it (reading text tables, writing a table
-with fields that need quoting): the model-free ``call-elements`` path never loads it, which
-saves about a third of a second of start-up per run.
+Tables come as a :class:`~seq2exp_cli.column_table.ColumnTable` or a DataFrame; their rows are
+formatted by ``io/delimited.py`` (byte-identical to ``DataFrame.to_csv``). pandas is imported
+only by the functions that need it (reading text tables, writing a table with fields that need
+quoting): the model-free ``call-elements`` path never loads it, which saves about a third of a
+second of start-up per run.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seq2exp_cli.column_table import ColumnTable
 from seq2exp_cli.errors import InputError
 from seq2exp_cli.io.atomic import atomic_path
+from seq2exp_cli.io.delimited import format_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,67 +72,6 @@ SCHEMAS: dict[str, tuple[tuple[str, ...], bool]] = {
 BEDGRAPH_FLOAT_FORMAT = "%.9g"
 
 
-class ColumnTable:
-    """A table as named numpy columns of equal length: the DataFrame-free form of the region,
-    narrowPeak, summit and cutoff-analysis tables (row i = element i of every column).
-
-    Args:
-        columns: ``{name: array[n]}`` in column order; strings are object arrays of ``str``.
-
-    Reading is DataFrame-like where the callers need it: ``table["start"]`` (the array),
-    ``"subpeak" in table``, ``len(table)``, ``.columns``, ``.empty``; ``to_frame()`` gives a
-    pandas DataFrame for callers that want one.
-    """
-
-    __slots__ = ("_columns",)
-
-    def __init__(self, columns: Mapping[str, np.ndarray]) -> None:
-        data = {str(name): np.asarray(values) for name, values in columns.items()}
-        lengths = {values.shape[0] for values in data.values()}
-        if len(lengths) > 1 or any(values.ndim != 1 for values in data.values()):
-            raise ValueError(f"ColumnTable: columns must be 1-D and of one length, got lengths {sorted(lengths)}")
-        self._columns = data
-
-    @property
-    def columns(self) -> list[str]:
-        """Column names in order."""
-        return list(self._columns)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self._columns[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._columns
-
-    def __len__(self) -> int:
-        return next(iter(self._columns.values())).shape[0] if self._columns else 0
-
-    @property
-    def empty(self) -> bool:
-        """True when the table has no rows."""
-        return len(self) == 0
-
-    def take(self, rows: np.ndarray) -> ColumnTable:
-        """The rows at integer positions (or a boolean mask) ``rows``, every column."""
-        return ColumnTable({name: values[rows] for name, values in self._columns.items()})
-
-    def assign(self, **columns: np.ndarray) -> ColumnTable:
-        """A new table with ``columns`` replaced (same position) or appended (at the end)."""
-        return ColumnTable({**self._columns, **columns})
-
-    @staticmethod
-    def concat(tables: list[ColumnTable]) -> ColumnTable:
-        """Rows of ``tables`` one after another (same columns in the same order)."""
-        names = tables[0].columns
-        return ColumnTable({name: np.concatenate([t[name] for t in tables]) for name in names})
-
-    def to_frame(self) -> pd.DataFrame:
-        """The table as a pandas DataFrame (same columns, same dtypes; strings as object)."""
-        import pandas as pd
-
-        return pd.DataFrame({name: values for name, values in self._columns.items()})
-
-
 def write_table(path: str | os.PathLike, table: pd.DataFrame | ColumnTable, schema: str,
                 float_format: str = "%.6g") -> None:
     """Write ``table`` in the named format, atomically.
@@ -148,7 +90,7 @@ def write_table(path: str | os.PathLike, table: pd.DataFrame | ColumnTable, sche
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(f"write_table({schema}): missing columns {missing}")
-    text = _format_rows(table, columns, float_format)
+    text = format_rows(table, columns, float_format)
     with atomic_path(path) as tmp:
         if text is None:
             frame = table.to_frame() if isinstance(table, ColumnTable) else table
@@ -160,66 +102,6 @@ def write_table(path: str | os.PathLike, table: pd.DataFrame | ColumnTable, sche
                 if header:
                     handle.write("\t".join(columns) + "\n")
                 handle.write(text)
-
-
-# characters that make pandas/csv quote a field; tables holding them take the pandas route
-_NEEDS_QUOTING = ("\t", '"', "\n", "\r")
-
-
-def _column_values(table: pd.DataFrame | ColumnTable, name: str) -> np.ndarray | None:
-    """One column as a numpy array, or None when a DataFrame column has a dtype numpy lacks."""
-    if isinstance(table, ColumnTable):
-        return table[name]
-    column = table[name]
-    if getattr(column, "ndim", 2) != 1:
-        return None  # duplicated column names give a DataFrame
-    if isinstance(column.dtype, np.dtype):
-        return column.to_numpy()
-    import pandas as pd  # a DataFrame came in, so pandas is loaded already
-
-    if isinstance(column.dtype, pd.StringDtype):
-        return column.to_numpy(dtype=object)
-    return None
-
-
-def _format_values(values: np.ndarray, float_format: str) -> list[str] | None:
-    """One column as the strings ``DataFrame.to_csv`` would write, or None when unsure."""
-    kind = values.dtype.kind
-    if kind in "iub":
-        return list(map(str, values.tolist()))
-    if kind == "f" and values.dtype.itemsize in (2, 4, 8):
-        values = np.ascontiguousarray(values)
-        # format each distinct value once (p/q columns are often one constant); unique on the bit
-        # patterns, so 0.0 and -0.0 stay apart as pandas writes them ("0", "-0")
-        bits = values.view(np.dtype(f"i{values.dtype.itemsize}"))
-        uniq, inverse = np.unique(bits, return_inverse=True)
-        text = ["" if math.isnan(x) else float_format % x for x in uniq.view(values.dtype).tolist()]  # NaN -> ""
-        return [text[i] for i in inverse.reshape(-1).tolist()]
-    if kind in "OU":
-        strings = values.tolist()
-        try:
-            joined = "\0".join(strings)  # one C-level pass; TypeError when a value is not a str
-        except TypeError:
-            return None
-        if not any(c in joined for c in _NEEDS_QUOTING):
-            return strings
-    return None
-
-
-def _format_rows(table: pd.DataFrame | ColumnTable, columns: tuple[str, ...], float_format: str) -> str | None:
-    """The table body exactly as ``to_csv(sep="\\t", index=False)`` writes it, built with plain
-    string joins (pandas' per-value formatting costs ~0.1 s per 10,000 rows); None means: let
-    pandas write it (unusual dtypes, fields that need quoting)."""
-    if len(table) == 0:
-        return ""
-    formatted = []
-    for name in columns:
-        values = _column_values(table, name)
-        strings = None if values is None else _format_values(values, float_format)
-        if strings is None:
-            return None
-        formatted.append(strings)
-    return "".join(line + "\n" for line in map("\t".join, zip(*formatted)))
 
 
 def read_table(path: str | os.PathLike, schema: str) -> pd.DataFrame:
@@ -324,7 +206,7 @@ def write_bedgraph(path: str | os.PathLike, chrom_runs: Iterator[tuple[str, Runs
                 continue
             table = ColumnTable({"chrom": np.full(len(runs), chrom, dtype=object), "start": runs.starts,
                                  "end": runs.ends, "value": runs.values.astype(np.float32, copy=False)})
-            text = _format_rows(table, BEDGRAPH_COLUMNS, BEDGRAPH_FLOAT_FORMAT)
+            text = format_rows(table, BEDGRAPH_COLUMNS, BEDGRAPH_FLOAT_FORMAT)
             if text is None:  # a chromosome name that needs quoting: let pandas write it
                 table.to_frame().to_csv(handle, sep="\t", header=False, index=False,
                                         float_format=BEDGRAPH_FLOAT_FORMAT, lineterminator="\n")
@@ -472,12 +354,3 @@ def runs_to_array(runs: Runs, size: int, fill: float = 0.0) -> np.ndarray:
     for a, b in zip(first.tolist(), last.tolist()):
         out[runs.starts[a] : runs.ends[b - 1]] = np.repeat(runs.values[a:b], lengths[a:b])
     return out
-
-
-def write_bigwig_runs(path: str | os.PathLike, chrom_sizes: Mapping[str, int], chrom_runs: Mapping[str, Runs]) -> None:
-    """Write per-chromosome runs as a bigWig (unscored bases and zeros carry no entry)."""
-    from seq2exp_cli.io.bigwig import write_bigwig
-
-    chroms = [c for c in chrom_sizes if c in chrom_runs]
-    lazy = LazyChromArrays(chroms, lambda c: runs_to_array(chrom_runs[c], int(chrom_sizes[c])))
-    write_bigwig(path, dict(chrom_sizes), lazy)

@@ -15,6 +15,7 @@ import struct
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -366,3 +367,12 @@ class BigWigTrack:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_bigwig_runs(path: str | os.PathLike, chrom_sizes: Mapping[str, int], chrom_runs: Mapping[str, Any]) -> None:
+    """Write per-chromosome :class:`~seq2exp_cli.io.bed.Runs` as a bigWig (unscored bases and zeros carry no entry)."""
+    from seq2exp_cli.io.bed import LazyChromArrays, runs_to_array
+
+    chroms = [c for c in chrom_sizes if c in chrom_runs]
+    lazy = LazyChromArrays(chroms, lambda c: runs_to_array(chrom_runs[c], int(chrom_sizes[c])))
+    write_bigwig(path, dict(chrom_sizes), lazy)

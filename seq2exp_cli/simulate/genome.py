@@ -11,7 +11,7 @@ Composition model (why each step exists):
   the human genome lost its CpGs; the observed/expected CpG ratio ends near 0.25;
 - CpG islands: some promoters get a GC-rich, non-depleted stretch, like real promoters;
 - repeats: diverged copies of a small fixed repeat library, soft-masked (lower case);
-- motifs: the consensus strings of the seed's grammar (``simulate_grammar``) planted with at
+- motifs: the consensus strings of the seed's grammar (``simulate.grammar``) planted with at
   most one substitution; the regions that carry motifs are cleaned of any accidental
   near-match (<= 1 mismatch) of any motif, so the planted instances are exactly the motif
   content the truth files report.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from seq2exp_cli.simulate_grammar import MOTIF_LEN, Grammar
+from seq2exp_cli.simulate.grammar import MOTIF_LEN, Grammar
 
 UPPER = np.frombuffer(b"ACGTN", dtype=np.uint8)
 LOWER = np.frombuffer(b"acgtn", dtype=np.uint8)

@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-from seq2exp_cli.io.bed import ColumnTable, Runs
+from seq2exp_cli.column_table import ColumnTable
+from seq2exp_cli.io.bed import Runs
 
 # MACS3 pads each region with 10 bp before looking for sub-peak summits
 SUBPEAK_PADDING = 10

@@ -1,6 +1,6 @@
 """Output tables of called elements: names, narrowPeak rows and summits, as column arrays.
 
-Every function takes and returns :class:`~seq2exp_cli.io.bed.ColumnTable` (a DataFrame with the
+Every function takes and returns :class:`~seq2exp_cli.column_table.ColumnTable` (a DataFrame with the
 same columns is accepted as input too), so the model-free ``call-elements`` path never needs
 pandas. One row per summit: a region split by ``--call-summits`` appears once per sub-peak.
 """
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seq2exp_cli.io.bed import ColumnTable
+from seq2exp_cli.column_table import ColumnTable
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from seq2exp_cli.element_tables import region_keys
-from seq2exp_cli.io.bed import ColumnTable, Runs
+from seq2exp_cli.column_table import ColumnTable
+from seq2exp_cli.elements.tables import region_keys
+from seq2exp_cli.io.bed import Runs
 
 # an edge base needs this share of the element's highest per-bp evidence
 EDGE_FRACTION = 0.25

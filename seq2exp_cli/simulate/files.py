@@ -17,12 +17,12 @@ import pandas as pd
 
 from seq2exp_cli import __version__
 from seq2exp_cli.records import jsonable
-from seq2exp_cli.simulate_grammar import Grammar, motif_databases
-from seq2exp_cli.simulate_layout import CLASSES
+from seq2exp_cli.simulate.grammar import Grammar, motif_databases
+from seq2exp_cli.simulate.layout import CLASSES
 
 if TYPE_CHECKING:
-    from seq2exp_cli.simulate import ChromSim
-    from seq2exp_cli.simulate_params import SimParams
+    from seq2exp_cli.simulate.chrom import ChromSim
+    from seq2exp_cli.simulate.params import SimParams
 
 FILES = {
     "fasta": "genome.fa",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from seq2exp_cli.elements import ScoreTrack, runs_from_array
+from seq2exp_cli.elements.track import ScoreTrack, runs_from_array
 from seq2exp_cli.io.bed import Runs, merge_equal_runs
 
 

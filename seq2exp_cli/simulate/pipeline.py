@@ -6,12 +6,12 @@ meant for quick starts and for measuring whether a model finds the elements that
 
 Generative model (every step vectorised numpy, fixed by ``seed``; docs/simulator.md):
 
-0. Grammar (once per seed, its own random stream; ``simulate_grammar``): 3-6 activator and
+0. Grammar (once per seed, its own random stream; ``simulate.grammar``): 3-6 activator and
    1-3 repressor motifs (12 bp, weights drawn) and one CTCF-like insulator motif.
 1. Layout (per chromosome): TSSs uniformly spread with a minimum gap, random strand; N runs
    at the ends and a few inside; blacklist regions; TAD boundaries with log-normal domain sizes.
 2. Candidates (200-1000 bp) away from promoters, N runs and blacklist, one per
-   ``element_spacing`` bp of window-covered sequence, in six classes (``simulate_layout``):
+   ``element_spacing`` bp of window-covered sequence, in six classes (``simulate.layout``):
    **functional** (1 + Poisson activators, maybe a repressor), signal-matched **decoys**
    (no activator, maybe a repressor), **orphans** (like functional, but in gene-free sequence:
    no gene in reach), **closed** (like functional, but activity 0: no chromatin signal),
@@ -58,16 +58,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from seq2exp_cli import simulate_genome as sg
-from seq2exp_cli import simulate_layout as lay
-from seq2exp_cli import simulate_tracks as st
+from seq2exp_cli.simulate import genome as sg
+from seq2exp_cli.simulate import layout as lay
+from seq2exp_cli.simulate import tracks as st
 from seq2exp_cli.errors import InputError
 from seq2exp_cli.io.atomic import atomic_directory
-from seq2exp_cli.simulate_files import (
+from seq2exp_cli.simulate.chrom import ChromSim
+from seq2exp_cli.simulate.files import (
     FILES, TRUTH_MOTIF_COLUMNS, write_databases, write_manifest_dict, write_tables,
 )
-from seq2exp_cli.simulate_grammar import MOTIF_LEN, Grammar, draw_grammar
-from seq2exp_cli.simulate_params import SCALES, SimParams, params_for_scale
+from seq2exp_cli.simulate.grammar import MOTIF_LEN, Grammar, draw_grammar
+from seq2exp_cli.simulate.params import SCALES, SimParams, params_for_scale
 
 __all__ = ["SCALES", "ChromSim", "SimParams", "expression_from_truth", "grammar_for", "params_for_scale",
            "simulate", "simulate_genome"]
@@ -88,26 +89,6 @@ def _rng(seed: int, chrom_index: int, component: int) -> np.random.Generator:
 
 
 # ----------------------------------------------------------------------------- one chromosome
-
-
-@dataclass
-class ChromSim:
-    """Everything simulated for one chromosome (arrays in genomic orientation)."""
-
-    name: str
-    size: int
-    text: str
-    genes: pd.DataFrame  # gene_id, name, chrom, tss, strand (+1/-1), gene_end, cpg_island, ...
-    elements: pd.DataFrame  # every candidate: truth candidate columns + dnase_height, h3k27ac_height
-    promoters: pd.DataFrame
-    links: pd.DataFrame  # element, gene_id, effect, contact, distance, kind
-    motifs: pd.DataFrame
-    blacklist: list[tuple[int, int]]
-    dnase: np.ndarray  # float32[size], observed
-    h3k27ac: np.ndarray  # float32[size], observed
-    reads: pd.DataFrame  # start, end, strand
-    pixels: pd.DataFrame  # start1, start2, count
-    composition: dict
 
 
 @dataclass

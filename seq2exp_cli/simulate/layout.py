@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seq2exp_cli.simulate_grammar import Grammar
+from seq2exp_cli.simulate.grammar import Grammar
 
 if TYPE_CHECKING:
-    from seq2exp_cli.simulate_params import SimParams
+    from seq2exp_cli.simulate.params import SimParams
 
 CLASSES = ("functional", "decoy", "orphan", "closed", "insulator", "inert")
 #: classes whose candidates are accessible (draw an activity like functional elements)

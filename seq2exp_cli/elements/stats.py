@@ -4,7 +4,7 @@ rate estimated from null calls, and Benjamini-Hochberg q.
 
 The counting works on constant runs (one histogram entry per distinct score), never per base,
 so it costs O(number of runs) for a genome-wide track. The null draws themselves come from
-``element_null`` (model mode).
+``null`` (model mode).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from seq2exp_cli.errors import InputError
 
 if TYPE_CHECKING:
-    from seq2exp_cli.elements import ScoreTrack
+    from seq2exp_cli.elements.track import ScoreTrack
 
 
 @dataclass(frozen=True)

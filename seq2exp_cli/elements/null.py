@@ -36,14 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seq2exp_cli.element_stats import empirical_pscores, null_fdr_qscores
+from seq2exp_cli.elements.stats import empirical_pscores, null_fdr_qscores
 from seq2exp_cli.errors import InputError
 from seq2exp_cli.sequence_shuffle import shuffle_blocks
 
 if TYPE_CHECKING:
     import torch
 
-    from seq2exp_cli.elements import ScoreTrack
+    from seq2exp_cli.elements.track import ScoreTrack
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def shuffled_track(model: torch.nn.Module, dataset: Any, view: ShuffledGenome, i
                    combine: str, device: Any, batch_size: int, totals: dict[int, float] | None = None) -> ScoreTrack:
     """The combined score track of ``indices`` on a shuffled genome (the calling pass's steps);
     ``totals`` (contribution scores) divides each gene's evidence by its total on the real genome."""
-    from seq2exp_cli.element_links import combine_gene_scores
+    from seq2exp_cli.elements.combine import combine_gene_scores
     from seq2exp_cli.inference import extract_masks
 
     masks = extract_masks(model, view, indices, device=device, batch_size=batch_size, score=score,
@@ -197,7 +197,7 @@ def sequence_null_pvalues(
     Returns:
         A :class:`SequenceNull`, rows in the order of ``elements``.
     """
-    from seq2exp_cli.elements import call_region_table
+    from seq2exp_cli.elements.regions import call_region_table
     from seq2exp_cli.inference import contribution_totals
 
     settings.check()
