@@ -107,7 +107,7 @@ def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[di
 def predict_and_call(run: Path, dataset: Path, work: Path, tag: str, args: argparse.Namespace) -> tuple[dict, dict]:
     """Held-out expression metrics and the call-elements paths of one model; with ``--reuse``,
     predictions and calls already in ``work`` (from an earlier run of the same model) are read back."""
-    from seq2exp_cli.element_links import CallSettings, output_paths
+    from seq2exp_cli.elements.settings import CallSettings, output_paths
     from seq2exp_cli.metrics import regression_metrics
     from seq2exp_cli.quickstart import MAX_GAP, MIN_LENGTH, TOP_FRACTION, call_simulated, predict_test
 

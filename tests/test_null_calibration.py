@@ -36,7 +36,8 @@ def _trained(root: Path, null_distal: bool) -> tuple[Path, Path]:
 
 
 def _call(run: Path, dataset: Path, out: Path, qvalue: float | None = None) -> pd.DataFrame:
-    from seq2exp_cli.element_links import CallSettings, call_elements_from_model, output_paths
+    from seq2exp_cli.elements.from_model import call_elements_from_model
+    from seq2exp_cli.elements.settings import CallSettings, output_paths
     from seq2exp_cli.quickstart import MAX_GAP, MIN_LENGTH, TOP_FRACTION
 
     settings = CallSettings(top_fraction=TOP_FRACTION, min_length=MIN_LENGTH, max_gap=MAX_GAP, qvalue=qvalue)
