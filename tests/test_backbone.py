@@ -48,6 +48,7 @@ def test_scan_matches_oracle(length, block, chunk):
     assert rel_err(y, oracle_scan(*args)) <= 1e-5
 
 
+@pytest.mark.slow
 def test_scan_matches_oracle_long_200k():
     # The reference window: 200,000 positions; d tiny so the float64 oracle runs in seconds.
     args = random_inputs(1, 200_000, 2, 4, seed=7)

@@ -281,6 +281,7 @@ def test_a_random_model_on_iid_bases_rarely_passes(random_bases, score) -> None:
     assert (q < 0.05).mean() <= 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("score", ["mask", "contribution"])
 def test_elements_with_the_planted_motif_get_small_q(planted, tmp_path, score) -> None:
     dataset_dir, sites = planted

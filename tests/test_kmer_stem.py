@@ -101,6 +101,7 @@ def test_factorized_gate_reads_sequence_only_and_activity_signals_only():
     assert torch.equal(activities[0], activities[2]) and not torch.equal(activities[0], activities[1])
 
 
+@pytest.mark.slow
 def test_factorized_model_learns_a_planted_kmer():
     """Bins carry equal signal; only those holding a planted 6-mer add to the target. After
     training (with the k-mer L1), the contribution ranks planted bins above the others at every

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from seq2exp_cli.cli import cli
 
+pytestmark = pytest.mark.slow  # the quickstart's tiny pipeline: minutes on 2 cores
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):

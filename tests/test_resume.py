@@ -56,6 +56,7 @@ def _last_step(run_dir: Path) -> int:
         return -1
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_is_bit_identical(dataset, tmp_path):
     full, cut = tmp_path / "full", tmp_path / "cut"
     victim = subprocess.Popen(_command(dataset, cut), env=_env(), stdout=subprocess.DEVNULL,

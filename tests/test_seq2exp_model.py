@@ -317,6 +317,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_tiny_model_fits_planted_motif(one_thread):
     """8 synthetic genes whose expression is the number of copies of a motif: training loss -> ~0."""
     g = torch.Generator().manual_seed(0)
