@@ -119,7 +119,7 @@ def predict(run_dir: PathLike, dataset: PathLike | PreparedDataset, *, split: st
     """Predict the genes of ``split`` with the model in ``run_dir`` (``seq2exp predict``)."""
     from seq2exp_cli.distributed import setup
     from seq2exp_cli.errors import InputError
-    from seq2exp_cli.inference import check_compatible, load_model, predict as predict_genes, split_metrics
+    from seq2exp_cli.inference import check_compatible, load_model, predict_in_chunks, split_metrics
 
     if batch_size <= 0:
         raise InputError(f"predict: batch_size {batch_size} must be > 0")
@@ -127,7 +127,7 @@ def predict(run_dir: PathLike, dataset: PathLike | PreparedDataset, *, split: st
     data = _dataset(dataset)
     model, meta = load_model(run_dir, torch_device)
     check_compatible(meta, data)
-    frame = predict_genes(model, data, data.indices(split), torch_device, batch_size, num_workers)
+    frame = predict_in_chunks(model, data, data.indices(split), torch_device, batch_size, num_workers)
     return Predictions(frame, split_metrics(frame), meta.get("step"))
 
 
