@@ -169,6 +169,7 @@ def call_elements(run_dir: PathLike | None = None, dataset: PathLike | PreparedD
     ``cutoff`` or ``top_fraction`` the command's defaults apply. Elements are named
     ``NAME_element_N``. Nothing is written: see :func:`write_elements`.
     """
+    from seq2exp_cli.elements.settings import call_settings
     from seq2exp_cli.errors import InputError
 
     model_free = scores is not None
@@ -176,7 +177,7 @@ def call_elements(run_dir: PathLike | None = None, dataset: PathLike | PreparedD
         raise InputError("call_elements: give run_dir and dataset (model mode) or scores (model-free mode)")
     if not model_free and (run_dir is None or dataset is None):
         raise InputError("call_elements: model mode needs both run_dir and dataset")
-    settings = _call_settings(options, model_free, dataset)
+    settings = call_settings(model_free, getattr(dataset, "path", dataset), **options)
     if model_free:
         called, kind = _called_from_scores(Path(scores), reference, settings, name), "file"
     else:
@@ -188,25 +189,6 @@ def call_elements(run_dir: PathLike | None = None, dataset: PathLike | PreparedD
                                              batch_size, score)
     return Elements(called.peaks.to_frame(), called.summits.to_frame(), called.links, called.bedpe,
                     called.interact, called.summary()["score_cutoff"], kind, name, called, settings)
-
-
-def _call_settings(options: dict[str, Any], model_free: bool, dataset: Any) -> CallSettings:
-    from seq2exp_cli.elements.settings import DEFAULT_CUTOFF_MODEL_FREE, DEFAULT_TOP_FRACTION_MODEL, CallSettings
-    from seq2exp_cli.errors import InputError
-
-    known = {f.name for f in dataclasses.fields(CallSettings)} - {"bigwig", "bedgraph", "score_range"}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise InputError(f"call_elements: unknown option(s) {unknown}; use CallSettings' fields")
-    if options.get("cutoff") is None and options.get("top_fraction") is None:
-        if model_free:
-            options["cutoff"] = DEFAULT_CUTOFF_MODEL_FREE
-        else:
-            options["top_fraction"] = DEFAULT_TOP_FRACTION_MODEL
-    if options.get("cell_type") is None:
-        path = getattr(dataset, "path", dataset)
-        options["cell_type"] = Path(path).resolve().name if path is not None else "NA"
-    return CallSettings(score_range=None if model_free else (0.0, 1.0), **options)
 
 
 def _called_from_scores(scores: Path, reference: Any, settings: CallSettings, name: str) -> CalledElements:
