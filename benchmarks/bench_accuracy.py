@@ -1,8 +1,10 @@
 """Element discovery on simulated genomes, honestly: held-out chromosomes, seeds, motif conditions.
 
 For every simulator seed (each draws its own motif grammar) this script simulates, prepares,
-and trains the recipe's model under up to three motif conditions:
-- ``none`` (the headline): no motif database; the model learns the sequence from expression alone;
+and trains the recipe's model under up to four motif conditions:
+- ``none`` (the headline): no motif database; the recipe's default, motifs discovered de novo in
+  the simulated DNase's accessible bases, beside the k-mers learned from expression;
+- ``nodenovo`` (an ablation): no motif database and no de novo motifs, the k-mer stem alone;
 - ``noisy``: the grammar's motifs hidden among >= 100 never-planted PWMs (how a JASPAR collection
   looks to one cell type), given as fixed motif channels;
 - ``exact``: the grammar alone, an upper bound (never the headline).
@@ -17,6 +19,7 @@ Usage::
 
     python benchmarks/bench_accuracy.py --scale medium --seeds 1,2 [--conditions none,noisy,exact]
         [--variants nomask,hard] [--steps N] [--budget-test] [--workdir DIR] [--out FILE.md]
+    python benchmarks/bench_accuracy.py --scale medium --steps N --merge seed1.json seed2.json --out FILE.md
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ sys.path.insert(0, str(HERE))
 
 from budget_test import budget_test  # noqa: E402
 
+#: motif source of each condition but ``none`` (no database: the recipe's default, de novo motifs)
+CONDITION_SOURCES = {"nodenovo": None, "denovo": "denovo", "noisy": "noisy", "exact": "exact"}
 GOALS = {"candidate_auprc": 0.60, "precision_ratio": 2.0, "decoys_called": 0.25, "pearson": 0.88,
          "noisy_candidate_auprc": 0.75}
 
@@ -45,14 +50,12 @@ GOALS = {"candidate_auprc": 0.60, "precision_ratio": 2.0, "decoys_called": 0.25,
 def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[dict], list[dict]]:
     """All conditions and variants of one simulator seed: (element rows, budget rows)."""
     from seq2exp_cli.quickstart import (
-        call_simulated,
         distal_bp,
         evaluate_simulated,
         held_out_chroms,
         in_fresh_process,
         motif_file,
         peer_results,
-        predict_test,
         prepare_simulated,
         train_simulated,
     )
@@ -77,10 +80,10 @@ def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[di
             start = time.process_time()
             run = work / f"model_{condition}_{variant}"
             if not (args.reuse and (run / "model.pt").is_file()):
-                train_simulated(dataset, run, {**recipe, "motifs": None if condition == "none" else condition},
-                                seed, args.device, variant=variant, motifs=motif_file(inputs, manifest, condition))
-            expression = predict_test(run, dataset, work / f"predictions_{condition}_{variant}.tsv", args.device)
-            calls = call_simulated(run, dataset, work / f"elements_{condition}_{variant}.narrowPeak", args.device)
+                source = CONDITION_SOURCES.get(condition, condition) if condition != "none" else recipe.get("motifs")
+                train_simulated(dataset, run, {**recipe, "motifs": source}, seed, args.device, variant=variant,
+                                motifs=motif_file(inputs, manifest, source))
+            expression, calls = predict_and_call(run, dataset, work, f"{condition}_{variant}", args)
             if peers is None:  # the peak callers once per seed, at the headline model's budget
                 first_calls = calls["narrowPeak"]
                 peers = peer_results(inputs, manifest, distal_bp(first_calls, inputs, manifest), work, chroms)
@@ -99,6 +102,27 @@ def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[di
     budget = budget_test(dataset, inputs, manifest, first_calls, budget_recipe, seed, args.device, work) \
         if args.budget_test and first_calls is not None else []
     return rows, [{"seed": seed, **r} for r in budget]
+
+
+def predict_and_call(run: Path, dataset: Path, work: Path, tag: str, args: argparse.Namespace) -> tuple[dict, dict]:
+    """Held-out expression metrics and the call-elements paths of one model; with ``--reuse``,
+    predictions and calls already in ``work`` (from an earlier run of the same model) are read back."""
+    from seq2exp_cli.elements.settings import CallSettings, output_paths
+    from seq2exp_cli.metrics import regression_metrics
+    from seq2exp_cli.quickstart import MAX_GAP, MIN_LENGTH, TOP_FRACTION, call_simulated, predict_test
+
+    table, peaks = work / f"predictions_{tag}.tsv", work / f"elements_{tag}.narrowPeak"
+    if args.reuse and table.is_file():
+        labelled = pd.read_csv(table, sep="\t").dropna(subset=["target"])
+        expression = regression_metrics(labelled["target"].to_numpy(), labelled["predicted"].to_numpy())
+    else:
+        expression = predict_test(run, dataset, table, args.device)
+    settings = CallSettings(top_fraction=TOP_FRACTION, min_length=MIN_LENGTH, max_gap=MAX_GAP,
+                            bigwig=peaks.with_suffix(".score.bw"))
+    paths = output_paths(peaks, settings, links=True)
+    if not (args.reuse and all(Path(p).is_file() for p in paths.values())):
+        paths = call_simulated(run, dataset, peaks, args.device)
+    return expression, paths
 
 
 def normalise_recall_columns(record: dict) -> dict:
@@ -204,12 +228,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
     parser.add_argument("--budget-test", action="store_true")
     parser.add_argument("--budget-steps", type=int, default=None, help="training steps of the budget-test models")
-    parser.add_argument("--reuse", action="store_true", help="reuse a simulated, prepared seed in --workdir")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse what --workdir holds: the simulated, prepared seed, trained models, predictions, calls")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe value (JSON value), e.g. --set kmer_l1=0")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workdir", type=Path, default=Path("bench_accuracy_run"))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="only merge the JSON files of runs made one seed each (same options) into one table")
     args = parser.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.conditions = args.conditions.split(",")
@@ -229,10 +256,17 @@ def main() -> None:
         recipe["eval_every"] = max(args.steps // 5, 1)
     t0 = time.time()
     rows, budget = [], []
-    for seed in args.seeds:
-        seed_rows, seed_budget = run_seed(seed, args, recipe)
-        rows += seed_rows
-        budget += seed_budget
+    if args.merge:
+        for path in args.merge:
+            saved = json.loads(path.read_text())
+            rows += saved["rows"]
+            budget += saved["budget"]
+        args.seeds = sorted({r["seed"] for r in rows})
+    else:
+        for seed in args.seeds:
+            seed_rows, seed_budget = run_seed(seed, args, recipe)
+            rows += seed_rows
+            budget += seed_budget
     frame, budget_frame = pd.DataFrame(rows), pd.DataFrame(budget)
     text = markdown(frame, budget_frame, args, recipe, time.time() - t0)
     print(text)

@@ -85,12 +85,12 @@ class TrainResult:
 
 def train(dataset: PathLike | PreparedDataset, run_dir: PathLike, *, preset: str = "auto",
           config: PathLike | dict | None = None, variant: str | None = None, resume: bool = False,
-          force: bool = False, motifs: str | None = None, progress: Callable[[dict[str, Any]], None] | None = None,
+          force: bool = False, progress: Callable[[dict[str, Any]], None] | None = None,
           **settings: Any) -> TrainResult:
     """Train into ``run_dir`` (``seq2exp train``): settings merge as defaults < ``preset`` <
     ``config`` (a TOML file or a dict) < ``settings`` (any ModelConfig/TrainConfig field,
-    e.g. ``d_model=32, max_steps=500``); ``resume`` continues from ``run_dir/last.pt``;
-    ``motifs`` seeds the stem's motif detectors as ``--motifs`` does (``jaspar`` or a MEME file)."""
+    e.g. ``d_model=32, max_steps=500, motifs="jaspar"``); ``resume`` continues from
+    ``run_dir/last.pt``."""
     from seq2exp_cli.errors import InputError
     from seq2exp_cli.train_run import finish_run_record, start_run
     from seq2exp_cli.train_settings import resolve_settings
@@ -101,7 +101,7 @@ def train(dataset: PathLike | PreparedDataset, run_dir: PathLike, *, preset: str
     data = _dataset(dataset)
     plan = resolve_settings(data, preset=preset, config=config, variant=variant, values=settings,
                             resume_from=run_dir if resume else None)
-    start = start_run(data, run_dir, plan, resume=resume, force=force, motifs=motifs)
+    start = start_run(data, run_dir, plan, resume=resume, force=force, motifs=plan.train_config.motif_source)
     try:
         result = fit(data, start.run_dir, plan.model_config, plan.train_config, resume=resume, progress=progress,
                      model_factory=start.model_factory)

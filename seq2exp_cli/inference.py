@@ -254,14 +254,17 @@ def default_score(model: torch.nn.Module) -> str:
 def extract_masks(
     model: torch.nn.Module, dataset: Any, indices: np.ndarray, device: str | torch.device = "cpu",
     batch_size: int = 8, num_workers: int = 0, score: str = "mask", shard_indices: bool = True,
+    totals: dict[int, float] | None = None,
 ) -> Iterator[GeneMask]:
     """Yield a :class:`GeneMask` per gene of this rank's shard of ``indices`` (in order; every
     gene of ``indices`` when ``shard_indices`` is False).
 
     ``score = "mask"`` uses ``model.mask_scores`` (evaluation-mode mean mask, 0 on blacklisted
     bases, no promoter override); ``"contribution"`` uses ``model.contribution_scores`` (each
-    bin's share of the gene's predicted regulatory input, additive readout only). Either is expanded from R-bp bins to bp with ``expand_mask``, flipped back to genomic order
-    for minus-strand genes, and clipped to the chromosome.
+    bin's share of the gene's predicted regulatory input, additive or factorized readout; with
+    ``totals``, gene id -> the denominator, from :func:`contribution_totals`, instead of the
+    gene's own sum). Either is expanded from R-bp bins to bp with ``expand_mask``, flipped back
+    to genomic order for minus-strand genes, and clipped to the chromosome.
     """
     from seq2exp_cli.model.seq2exp import expand_mask
 
@@ -279,7 +282,10 @@ def extract_masks(
         batch = _to_device(batch, device)
         with autocast(device):
             if score == "contribution":
-                binned = net.contribution_scores(batch["seq"], batch["signals"], batch["features"], batch["blacklist"])
+                denominator = None if totals is None else torch.tensor(
+                    [totals[g] for g in gene_ids], dtype=torch.float32, device=batch["seq"].device)
+                binned = net.contribution_scores(batch["seq"], batch["signals"], batch["features"], batch["blacklist"],
+                                                 totals=denominator)
             else:
                 binned = net.mask_scores(batch["seq"], batch["signals"], batch["blacklist"])  # [B, L//R]
         binned = binned.float()
@@ -297,3 +303,23 @@ def extract_masks(
             lo = max(start, 0)
             hi = min(end, int(chrom_sizes.get(chrom, end)))
             yield GeneMask(int(gene), chrom, lo, hi, np.ascontiguousarray(scores[lo - start : hi - start]))
+
+
+@torch.no_grad()
+def contribution_totals(model: torch.nn.Module, dataset: Any, indices: np.ndarray, device: str | torch.device = "cpu",
+                        batch_size: int = 8) -> dict[int, float]:
+    """Gene id -> the sum of its unnormalised contributions (the denominator of
+    ``contribution_scores``), batched as :func:`extract_masks` batches them."""
+    device = resolve_device(device)
+    net = _unwrap(model)
+    net.eval()
+    out: dict[int, float] = {}
+    for batch in _loader(dataset, np.asarray(indices, dtype=np.int64), batch_size, 0, device):
+        gene_ids = batch["index"].tolist()
+        batch = _to_device(batch, device)
+        with autocast(device):
+            raw = net.contribution_scores(batch["seq"], batch["signals"], batch["features"], batch["blacklist"],
+                                          normalize=False)
+        for gene, total in zip(gene_ids, raw.sum(1).tolist()):
+            out[int(gene)] = float(total)
+    return out

@@ -24,10 +24,10 @@ from typing import Any
 from seq2exp_cli.errors import InputError
 
 #: CPU: the model that learns elements from the sequence without a motif database (k-mer stem,
-#: factorized readout, no mask; docs/method.md and benchmarks/results/bench_accuracy_medium.md),
-#: one small layer at 200-bp bins
+#: factorized readout, no mask, motif channels seeded de novo from the data's accessible DNA;
+#: docs/method.md and benchmarks/results/bench_accuracy_medium.md), one small layer at 200-bp bins
 CPU: dict[str, Any] = {
-    "variant": "nomask", "stem": "kmer", "kmer_size": 6, "readout": "factorized",
+    "variant": "nomask", "stem": "kmer", "kmer_size": 6, "readout": "factorized", "motifs": "denovo",
     "resolution": 200, "d_model": 32, "n_layers": 1, "d_state": 8, "expand": 1,
     "lr": 3e-3, "min_lr": 3e-4, "batch_size": 16,
     "target_steps": 1000, "min_epochs": 4, "max_epochs": 30, "eval_per_epoch": 1, "patience": 5,

@@ -31,15 +31,16 @@ log = logging.getLogger(__name__)
 _CPU_RECIPE: dict[str, Any] = {k: v for k, v in preset_values("cpu").items()
                                if k not in (*LENGTH_KEYS, "patience", "min_lr")}
 #: CPU training recipes: the ``cpu`` preset at the simulation's scale (tiny: about a minute for
-#: the whole quickstart; small: a few minutes of training). No motif database is given: the
-#: simulator's own is the answer's vocabulary ("motifs": None, "noisy" or "exact" in benchmarks).
+#: the whole quickstart; small: a few minutes of training). No motif database is given (the
+#: simulator's own would be the answer's vocabulary): the preset's de novo motifs come from the
+#: simulated DNase alone ("motifs": "denovo"; None, "noisy" or "exact" in benchmarks).
 RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": {**_CPU_RECIPE, "resolution": 100, "max_steps": 150, "eval_every": 50, "motifs": None},
-    "small": {**_CPU_RECIPE, "max_steps": 600, "eval_every": 100, "motifs": None},
-    "medium": {**_CPU_RECIPE, "max_steps": 1000, "eval_every": 200, "motifs": None},
+    "tiny": {**_CPU_RECIPE, "resolution": 100, "max_steps": 150, "eval_every": 50},
+    "small": {**_CPU_RECIPE, "max_steps": 600, "eval_every": 100},
+    "medium": {**_CPU_RECIPE, "max_steps": 1000, "eval_every": 200},
 }
-#: the recipe keys that are ModelConfig fields (the rest are training settings; "motifs" names a
-#: motif database of the simulation: None, "noisy" or "exact")
+#: the recipe keys that are ModelConfig fields (the rest are training settings; "motifs" names the
+#: motif source: None, "denovo", or a database of the simulation, "noisy" or "exact")
 RECIPE_MODEL_KEYS = ("resolution", "d_model", "n_layers", "d_state", "expand", "stem_pool", "readout",
                      "bin_head_stem", "stem", "kmer_size", "kmer_l1", "stem_neighbors")
 #: elements are the top 5% of scored bases: a trained bottleneck pulls every score towards its
@@ -94,13 +95,13 @@ def run_quickstart(
     with timed("predict"):
         expression = predict_test(out / "model", dataset, out / "predictions.tsv", device)
     with timed("call-elements"):
-        files.update(call_simulated(out / "model", dataset, out / "elements.bed", device))
+        files.update(call_simulated(out / "model", dataset, out / "elements.narrowPeak", device))
         methods = {f"seq2exp ({recipe['variant']})": files}
         if recipe.get("readout") in ("additive", "factorized") and recipe["variant"] in ("soft", "hard"):
             # the default score is each bin's share of the gene's input; the bottleneck's own mask
             # is the paper's element score, so the table shows both
             methods[f"seq2exp ({recipe['variant']}), bottleneck mask"] = call_simulated(
-                out / "model", dataset, out / "elements_mask.bed", device, score="mask")
+                out / "model", dataset, out / "elements_mask.narrowPeak", device, score="mask")
     with timed("evaluate"):
         table = evaluate_simulated(inputs, manifest, methods, out, chroms=held_out_chroms(manifest))
     files["locus_plot"] = _locus_plot(out, dataset, inputs, files, device)
@@ -165,10 +166,10 @@ def prepare_simulated(inputs: Path, manifest: dict, out: Path) -> Path:
 
 def train_simulated(
     dataset_dir: Path, run_dir: Path, recipe: dict[str, Any], seed: int, device: str, variant: str = "soft",
-    motifs: Path | None = None,
+    motifs: Path | str | None = None,
 ) -> None:
-    """Train ``variant`` (soft by default) with the scale's CPU recipe; ``motifs`` (a MEME file)
-    seeds the stem's motif detectors."""
+    """Train ``variant`` (soft by default) with the scale's CPU recipe; ``motifs`` (a MEME file,
+    or ``denovo``) seeds the stem's motif detectors."""
     from seq2exp_cli.dataset import PreparedDataset
     from seq2exp_cli.model.config import ModelConfig
     from seq2exp_cli.train_config import TrainConfig
@@ -180,14 +181,10 @@ def train_simulated(
         data.data_config(), variant, **{k: v for k, v in recipe.items() if k in RECIPE_MODEL_KEYS})
     model_factory = None
     if motifs is not None:
-        from seq2exp_cli.io.motifs import read_meme
-        from seq2exp_cli.model.motif_init import choose_motifs, fit_motif_channels, seeded_model_factory
+        from seq2exp_cli.model.motif_init import motif_seeding
 
-        database, background = read_meme(motifs)
-        # as train --motifs does: the motifs enriched in accessible bases, within the stem's width
-        chosen, _ = choose_motifs(database, background, data, model_config, str(motifs))
-        fit_motif_channels(model_config, len(chosen))
-        model_factory = seeded_model_factory(chosen, background, source=str(motifs))
+        # as train --motifs does: de novo, or the file's motifs enriched in accessible bases
+        _, _, model_factory = motif_seeding(str(motifs), data, model_config)
     train_config = TrainConfig(
         lr=recipe["lr"], min_lr=recipe["lr"] / 10, max_steps=recipe["max_steps"], batch_size=recipe["batch_size"],
         eval_every=recipe["eval_every"], checkpoint_every=recipe["eval_every"], seed=seed, device=device,
@@ -201,14 +198,17 @@ def train_simulated(
         model_factory=model_factory)
 
 
-def motif_file(inputs: Path, manifest: dict, condition: str | None) -> Path | None:
-    """The simulation's motif database for a motif condition: None (no database), "noisy" (the
-    grammar hidden among never-planted PWMs) or "exact" (the grammar alone; an upper bound)."""
+def motif_file(inputs: Path, manifest: dict, condition: str | None) -> Path | str | None:
+    """The motif source of a motif condition: None (no database), "denovo" (motifs discovered in
+    the data, no database), "noisy" (the grammar hidden among never-planted PWMs) or "exact" (the
+    grammar alone; an upper bound)."""
     if not condition or condition == "none":
         return None
+    if condition == "denovo":
+        return "denovo"
     key = {"noisy": "motifs_noisy", "exact": "motifs_exact"}.get(condition)
     if key is None or key not in manifest["files"]:
-        raise InputError(f"motif condition {condition!r}: use none, noisy or exact (simulation files: "
+        raise InputError(f"motif condition {condition!r}: use none, denovo, noisy or exact (simulation files: "
                          f"{sorted(manifest['files'])})")
     return inputs / manifest["files"][key]
 

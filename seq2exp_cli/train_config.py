@@ -30,6 +30,8 @@ class TrainConfig:
     gene's sequence at different places from step to step, a regulariser for few genes.
     ``ema_decay`` > 0 keeps an exponential moving average of the weights (decay per step), which
     is what validation scores and ``model.pt`` stores; 0 (the default) uses the weights as trained.
+    ``motifs`` seeds the stem's motif detectors before training: ``denovo`` (discovered in the
+    training windows' accessible DNA), ``jaspar[:...]``, a MEME file, or None / ``none``.
     """
 
     lr: float = 5e-4
@@ -51,6 +53,12 @@ class TrainConfig:
     device: str = "auto"
     ema_decay: float = 0.0
     max_shift: int = 0
+    motifs: str | None = None
+
+    @property
+    def motif_source(self) -> str | None:
+        """``motifs`` with ``none`` (any case) and the empty string read as None."""
+        return None if self.motifs is None or self.motifs.strip().lower() in ("", "none") else self.motifs
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/TOML-friendly values (``betas`` as a list)."""

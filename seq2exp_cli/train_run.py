@@ -101,15 +101,23 @@ class RunStart:
 
 def start_run(data: Any, run_dir: str | Path, plan: Any, *, resume: bool = False, force: bool = False,
               motifs: str | None = None) -> RunStart:
-    """Check the device, seed the stem from ``motifs`` (a fresh run only), create or clear
-    ``run_dir``; on resume the record keeps what the first session wrote."""
+    """Check the device, seed the stem from ``motifs`` (a fresh run only; the motifs used go to
+    ``motifs.meme``), create or clear ``run_dir``; on resume the record keeps what the first
+    session wrote."""
     from seq2exp_cli.distributed import resolve_device
 
     resolve_device(plan.train_config.device)  # a device mistake is reported before the run directory exists
-    motif_record, model_factory = None, None
+    motif_record, model_factory, chosen = None, None, []
     if motifs is not None and not resume:  # on resume the weights come from last.pt
-        motif_record, model_factory = motif_seeding(motifs, data, plan.model_config)
+        from seq2exp_cli.model.motif_init import motif_seeding
+
+        chosen, motif_record, model_factory = motif_seeding(motifs, data, plan.model_config)
     path = prepare_run_dir(run_dir, force=force, resume=resume)
+    if chosen and rank() == 0:
+        from seq2exp_cli.io.motifs import write_meme
+
+        write_meme(path / "motifs.meme", chosen)  # the motifs that seeded the stem, for inspection
+        motif_record = {**motif_record, "file": "motifs.meme"}
     extra = {"preset": plan.preset, "sized_by_preset": plan.sized, "motifs": motif_record}
     if resume:  # fit rewrites run.json; keep what the first session recorded
         extra = kept_from_run_record(path / "run.json", list(extra))
@@ -120,23 +128,6 @@ def finish_run_record(start: RunStart) -> None:
     """Add the run's extra fields to the run.json that fit wrote (rank 0)."""
     if rank() == 0:
         add_to_run_record(start.run_dir / "run.json", start.extra)
-
-
-def motif_seeding(spec: str, data: Any, model_config: Any) -> tuple[dict[str, Any], Any]:
-    """Load the motifs, choose those that seed the stem, and return (record, model factory)."""
-    from seq2exp_cli.io.motifs import load_motifs
-    from seq2exp_cli.model.motif_init import (
-        check_stem_fits,
-        choose_motifs,
-        fit_motif_channels,
-        seeded_model_factory,
-    )
-
-    motifs, background, source = load_motifs(spec)
-    check_stem_fits(model_config, 1, source)
-    chosen, record = choose_motifs(motifs, background, data, model_config, source)
-    fit_motif_channels(model_config, len(chosen))
-    return record, seeded_model_factory(chosen, background, source)
 
 
 def kept_from_run_record(path: Path, keys: list[str]) -> dict[str, Any]:

@@ -67,6 +67,10 @@ FIELD_HELP = {
     "device": "auto, cpu, cuda or cuda:N (bf16 autocast on CUDA).",
     "ema_decay": "Keep an exponential moving average of the weights (0 = off).",
     "max_shift": "Shift each training window by up to this many bases (0 = off).",
+    "motifs": "Seed the stem's motif detectors: `denovo` (motifs discovered in the training windows' accessible "
+              "DNA, written to motifs.meme), `jaspar` (the bundled JASPAR CORE vertebrates, offline), `jaspar:2024`, "
+              "`jaspar:2024:CORE:plants`, a MEME file (its motifs most enriched in accessible bases fill the stem's "
+              "capacity), or `none`. Needs --resolution > 1.",
 }
 
 

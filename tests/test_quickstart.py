@@ -27,7 +27,7 @@ def test_quickstart_prints_one_table_with_every_method(demo):
     summary = json.loads((out / "summary.json").read_text())
     methods = [row["method"] for row in summary["elements"]]
     assert methods[:2] == ["seq2exp (nomask)", "DNase threshold, equal bp"]
-    calls = pd.read_csv(out / "elements.bed", sep="\t", header=None)
+    calls = pd.read_csv(out / "elements.narrowPeak", sep="\t", header=None)
     assert calls.shape[1] == 10 and calls[4].between(0, 1000).all()
     for row in summary["elements"]:
         assert 0.0 <= row["auprc"] <= 1.0 and 0.0 <= row["candidate_auprc"] <= 1.0
@@ -37,7 +37,7 @@ def test_quickstart_prints_one_table_with_every_method(demo):
 def test_quickstart_writes_every_pipeline_output(demo):
     out, _ = demo
     for path in ("inputs/simulation.json", "dataset/manifest.json", "model/model.pt", "model/metrics.tsv",
-                 "predictions.tsv", "elements.bed", "elements.summits.bed", "elements.links.tsv",
+                 "predictions.tsv", "elements.narrowPeak", "elements.summits.bed", "elements.links.tsv",
                  "elements.score.bw", "summary.md"):
         assert (out / path).is_file(), path
     predictions = pd.read_csv(out / "predictions.tsv", sep="\t")
@@ -52,7 +52,7 @@ def test_locus_plot_is_a_png(demo, tmp_path):
     gene = pd.read_csv(out / "predictions.tsv", sep="\t")["gene_id"].iloc[0]
     target = tmp_path / "again.png"
     result = CliRunner().invoke(cli, ["plot-locus", str(out / "model"), str(out / "dataset"), "--gene", gene,
-                                      "-o", str(target), "--elements", str(out / "elements.bed"),
+                                      "-o", str(target), "--elements", str(out / "elements.narrowPeak"),
                                       "--truth", str(out / "inputs" / "truth_elements.bed"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert target.read_bytes()[:4] == b"\x89PNG"

@@ -107,7 +107,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
           --track dnase=dnase.bw --track h3k27ac=h3k27ac.bw --hic k562.hic -o data/
       seq2exp train data/ -o model/
       seq2exp predict model/ data/ -o predictions.tsv
-      seq2exp call-elements model/ data/ -o elements.bed
+      seq2exp call-elements model/ data/ -o elements.narrowPeak
 
     \b
     Exit codes: 0 done; 1 an input mistake, a full disk or a failed run; 2 a usage

@@ -68,19 +68,15 @@ def _generated_options(command: Any) -> Any:
               help="Settings bundle: auto = cpu on a CPU, gpu on CUDA; paper = the published configuration.")
 @click.option("--variant", type=click.Choice(["soft", "hard", "nomask", "seqonly", "signalprior"]),
               help="Model variant: Beta soft mask, hard mask, no mask, sequence only, or the signal prior alone "
-                   "[default: the preset's; cpu: hard, gpu/paper: soft].")
+                   "[default: the preset's; cpu: nomask, gpu/paper: soft].")
 @click.option("--config", "config_file", type=PathType, help="TOML file with [model] and [training] settings.")
-@click.option("--motifs", "motifs_spec",
-              help="Seed the stem's motif detectors: `jaspar` (the bundled JASPAR CORE vertebrates, offline), "
-                   "`jaspar:2024`, `jaspar:2024:CORE:plants`, or a MEME file; the motifs most enriched in the "
-                   "training windows' accessible bases fill d_model/2 filters (needs --resolution > 1).")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last.pt.")
 @click.option("--force", is_flag=True, help="Overwrite the run files in an existing -o.")
 @click.option("--dump-config", is_flag=True, help="Print the resolved configuration as TOML and exit.")
 @click.pass_context
 @threads_option()
 def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant: str | None,
-          config_file: Path | None, motifs_spec: str | None, resume: bool, force: bool, dump_config: bool,
+          config_file: Path | None, resume: bool, force: bool, dump_config: bool,
           **options: Any) -> None:
     """Train Seq2Exp on a prepared DATASET; write model.pt (best validation MSE), last.pt,
     metrics.tsv and run.json into -o RUN_DIR.
@@ -101,7 +97,7 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant
     if dump_config:
         click.echo(plan_toml(plan), nl=False)
         return
-    start = start_run(data, run_dir, plan, resume=resume, force=force, motifs=motifs_spec)
+    start = start_run(data, run_dir, plan, resume=resume, force=force, motifs=plan.train_config.motif_source)
     _announce(data, plan)
     from seq2exp_cli.cli.progress import training_progress
     from seq2exp_cli.distributed import rank

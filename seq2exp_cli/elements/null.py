@@ -83,6 +83,7 @@ class SequenceNull:
     null_elements: np.ndarray
     pscore: np.ndarray
     qscore: np.ndarray
+    null_score: np.ndarray | None = None
 
 
 class ShuffledGenome:
@@ -151,13 +152,14 @@ def span_max(track: ScoreTrack, chrom: np.ndarray, start: np.ndarray, end: np.nd
 
 
 def shuffled_track(model: torch.nn.Module, dataset: Any, view: ShuffledGenome, indices: np.ndarray, score: str,
-                   combine: str, device: Any, batch_size: int) -> ScoreTrack:
-    """The combined score track of ``indices`` on a shuffled genome (the calling pass's steps)."""
+                   combine: str, device: Any, batch_size: int, totals: dict[int, float] | None = None) -> ScoreTrack:
+    """The combined score track of ``indices`` on a shuffled genome (the calling pass's steps);
+    ``totals`` (contribution scores) divides each gene's evidence by its total on the real genome."""
     from seq2exp_cli.elements.combine import combine_gene_scores
     from seq2exp_cli.inference import extract_masks
 
     masks = extract_masks(model, view, indices, device=device, batch_size=batch_size, score=score,
-                          shard_indices=False)
+                          shard_indices=False, totals=totals)
     return combine_gene_scores(dataset.regions, masks, dataset.chrom_sizes, combine,
                                blacklist=dataset.region_blacklist)
 
@@ -196,6 +198,7 @@ def sequence_null_pvalues(
         A :class:`SequenceNull`, rows in the order of ``elements``.
     """
     from seq2exp_cli.elements.regions import call_region_table
+    from seq2exp_cli.inference import contribution_totals
 
     settings.check()
     indices = np.arange(len(dataset.genes)) if indices is None else np.asarray(indices, np.int64)
@@ -203,16 +206,22 @@ def sequence_null_pvalues(
     start = np.asarray(elements["start"], np.int64)
     end = np.asarray(elements["end"], np.int64)
     score_e = span_max(track, chrom, start, end)
+    # A contribution score is a share of its gene's evidence, which would hide the evidence a
+    # shuffle destroys (the shares of a shuffled gene sum to 1 again): the null genomes' evidence
+    # is divided by the real genome's totals instead.
+    totals = contribution_totals(model, dataset, indices, device=device, batch_size=batch_size) \
+        if score == "contribution" else None
     tracks = [shuffled_track(model, dataset, ShuffledGenome(dataset, settings.block, (settings.seed, k)), indices,
-                             score, combine, device, batch_size) for k in range(1, settings.shuffles + 1)]
+                             score, combine, device, batch_size, totals) for k in range(1, settings.shuffles + 1)]
     reference = tracks[-1]
     ref_e = span_max(reference, chrom, start, end)
-    null, counts = [], []
+    null, null_scores, counts = [], [], []
     for null_track in tracks[:-1]:
         called = call_region_table(null_track, cutoff, min_length, max_gap)
         s_j = np.asarray(called["summit_score"], np.float64)
         r_j = span_max(reference, called["chrom"], called["start"], called["end"])
         null.append(_log_ratio(s_j, r_j))
+        null_scores.append(s_j)
         counts.append(len(called))
     null_t = np.concatenate(null) if null else np.zeros(0)
     statistic = _log_ratio(score_e, ref_e)
@@ -220,7 +229,8 @@ def sequence_null_pvalues(
     qscore = null_fdr_qscores(statistic, null_t, len(counts))
     log.info("sequence null: %d elements called, %s on %d shuffled genome(s); %d with q <= 0.05",
              len(start), "/".join(str(c) for c in counts), len(counts), int((qscore >= -np.log10(0.05)).sum()))
-    return SequenceNull(score_e, ref_e, statistic, null_t, np.array(counts, np.int64), pscore, qscore)
+    return SequenceNull(score_e, ref_e, statistic, null_t, np.array(counts, np.int64), pscore, qscore,
+                        np.concatenate(null_scores) if null_scores else np.zeros(0))
 
 
 def _log_ratio(score: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -60,7 +60,7 @@ def check_stem_fits(config, n_motifs: int, source: str = "motif file") -> None:
         return
     if config.resolution == 1:
         raise InputError(f"{source}: seeding motif detectors needs a convolutional stem (--resolution > 1); "
-                         "drop --motifs or train at a coarser resolution")
+                         "give --motifs none or train at a coarser resolution")
     if 2 * n_motifs > config.d_model:
         raise InputError(f"{source}: {n_motifs} motifs need {2 * n_motifs} filters (both strands) but the stem has "
                          f"{config.d_model} (d_model); give a smaller motif set or raise --d-model to at least "
@@ -218,3 +218,32 @@ def choose_motifs(motifs: list[Motif], background: np.ndarray, dataset: Any, con
     log.info("%s: %d of %d motifs seed the stem, most enriched in accessible bases: %s", source, capacity,
              len(motifs), ", ".join(motifs[k].name for k in order[:5]))
     return [motifs[k] for k in order], record
+
+
+def motif_seeding(spec: str, dataset: Any, config: Any
+                  ) -> tuple[list[Motif], dict[str, Any], Callable[[Any], torch.nn.Module] | None]:
+    """``--motifs``: the motifs that seed the stem, a record for run.json and a ``fit`` model
+    factory (None when ``denovo`` finds nothing: the model is then built as without motifs).
+
+    ``spec`` is ``denovo`` (motifs discovered in the training windows' accessible DNA,
+    :mod:`seq2exp_cli.model.motif_discovery`), ``jaspar[:...]`` or a MEME file (the most enriched
+    ones within the stem's capacity, :func:`choose_motifs`). Sets ``config.motif_channels`` for a
+    k-mer stem. Raises InputError when a motif file or JASPAR cannot seed the stem."""
+    from seq2exp_cli.io.motifs import load_motifs
+
+    if spec == "denovo":
+        from seq2exp_cli.model.motif_discovery import discover_motifs
+
+        check_stem_fits(config, 1, "--motifs denovo")
+        chosen, background, record = discover_motifs(dataset, motif_capacity(config))
+        if not chosen:  # nothing to seed: the k-mer stem learns the sequence alone
+            log.warning("--motifs denovo: no k-mer is over-represented in the accessible bases of the training "
+                        "windows (or there is no DNase/ATAC track); training without motif channels")
+            return [], record, None
+        source = "denovo"
+    else:
+        motifs, background, source = load_motifs(spec)
+        check_stem_fits(config, 1, source)
+        chosen, record = choose_motifs(motifs, background, dataset, config, source)
+    fit_motif_channels(config, len(chosen))
+    return chosen, record, seeded_model_factory(chosen, background, source)

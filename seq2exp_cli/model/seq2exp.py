@@ -366,11 +366,15 @@ class Seq2Exp(nn.Module):
 
     @torch.no_grad()
     def contribution_scores(self, seq: torch.Tensor, signals: torch.Tensor, features: torch.Tensor,
-                            blacklist: torch.Tensor | None = None) -> torch.Tensor:
+                            blacklist: torch.Tensor | None = None, totals: torch.Tensor | None = None,
+                            normalize: bool = True) -> torch.Tensor:
         """Evaluation-mode share of each bin in the gene's predicted regulatory input [B, n]:
         m_b c_b / sum_b' m_b' c_b' (additive readout; ABC's score is the same kind of share), or,
         factorized readout, each bin's share of the sequence evidence (Seq2ExpOutput.evidence).
-        0 on blacklisted bins; sums to 1 per gene. Does not change the module's train/eval mode."""
+        0 on blacklisted bins; sums to 1 per gene. ``totals`` [B] replaces each gene's own sum as
+        the denominator (the sequence null divides a shuffled genome's evidence by the real
+        genome's, so that lost evidence shows); ``normalize=False`` returns the evidence itself.
+        Does not change the module's train/eval mode."""
         if self.bin_head is None and self.gate_head is None:
             raise InputError(f"contribution scores need a model trained with readout 'additive' or 'factorized' "
                              f"(this one has {self.config.readout!r}); use --score mask")
@@ -381,4 +385,7 @@ class Seq2Exp(nn.Module):
         finally:
             self.train(was_training)
         contribution = output.contribution if output.evidence is None else output.evidence
-        return contribution / contribution.sum(1, keepdim=True).clamp(min=1e-12)
+        if not normalize:
+            return contribution
+        denominator = contribution.sum(1, keepdim=True) if totals is None else totals[:, None].to(contribution.dtype)
+        return contribution / denominator.clamp(min=1e-12)
