@@ -89,9 +89,10 @@ def train(dataset: PathLike | PreparedDataset, run_dir: PathLike, *, preset: str
           **settings: Any) -> TrainResult:
     """Train into ``run_dir`` (``seq2exp train``): settings merge as defaults < ``preset`` <
     ``config`` (a TOML file or a dict) < ``settings`` (any ModelConfig/TrainConfig field,
-    e.g. ``d_model=32, max_steps=500``); ``resume`` continues from ``run_dir/last.pt``."""
+    e.g. ``d_model=32, max_steps=500, motifs="jaspar"``); ``resume`` continues from
+    ``run_dir/last.pt``."""
     from seq2exp_cli.errors import InputError
-    from seq2exp_cli.train_run import prepare_run_dir
+    from seq2exp_cli.train_run import finish_run_record, start_run
     from seq2exp_cli.train_settings import resolve_settings
     from seq2exp_cli.training import fit
 
@@ -100,21 +101,13 @@ def train(dataset: PathLike | PreparedDataset, run_dir: PathLike, *, preset: str
     data = _dataset(dataset)
     plan = resolve_settings(data, preset=preset, config=config, variant=variant, values=settings,
                             resume_from=run_dir if resume else None)
-    chosen, factory = [], None
-    if plan.train_config.motif_source is not None and not resume:  # on resume the weights come from last.pt
-        from seq2exp_cli.model.motif_init import motif_seeding
-
-        chosen, _, factory = motif_seeding(plan.train_config.motif_source, data, plan.model_config)
-    path = prepare_run_dir(run_dir, force=force, resume=resume)
-    if chosen:
-        from seq2exp_cli.distributed import rank
-        from seq2exp_cli.io.motifs import write_meme
-
-        if rank() == 0:
-            write_meme(path / "motifs.meme", chosen)  # the motifs that seeded the stem, as train writes them
-    result = fit(data, path, plan.model_config, plan.train_config, resume=resume, progress=progress,
-                 model_factory=factory)
-    return TrainResult(path, plan, result)
+    start = start_run(data, run_dir, plan, resume=resume, force=force, motifs=plan.train_config.motif_source)
+    try:
+        result = fit(data, start.run_dir, plan.model_config, plan.train_config, resume=resume, progress=progress,
+                     model_factory=start.model_factory)
+    finally:
+        finish_run_record(start)
+    return TrainResult(start.run_dir, plan, result)
 
 
 @dataclass
@@ -131,7 +124,7 @@ def predict(run_dir: PathLike, dataset: PathLike | PreparedDataset, *, split: st
     """Predict the genes of ``split`` with the model in ``run_dir`` (``seq2exp predict``)."""
     from seq2exp_cli.distributed import setup
     from seq2exp_cli.errors import InputError
-    from seq2exp_cli.inference import check_compatible, load_model, predict as predict_genes, split_metrics
+    from seq2exp_cli.inference import check_compatible, load_model, predict_in_chunks, split_metrics
 
     if batch_size <= 0:
         raise InputError(f"predict: batch_size {batch_size} must be > 0")
@@ -139,7 +132,7 @@ def predict(run_dir: PathLike, dataset: PathLike | PreparedDataset, *, split: st
     data = _dataset(dataset)
     model, meta = load_model(run_dir, torch_device)
     check_compatible(meta, data)
-    frame = predict_genes(model, data, data.indices(split), torch_device, batch_size, num_workers)
+    frame = predict_in_chunks(model, data, data.indices(split), torch_device, batch_size, num_workers)
     return Predictions(frame, split_metrics(frame), meta.get("step"))
 
 
@@ -176,6 +169,7 @@ def call_elements(run_dir: PathLike | None = None, dataset: PathLike | PreparedD
     ``cutoff`` or ``top_fraction`` the command's defaults apply. Elements are named
     ``NAME_element_N``. Nothing is written: see :func:`write_elements`.
     """
+    from seq2exp_cli.elements.settings import call_settings
     from seq2exp_cli.errors import InputError
 
     model_free = scores is not None
@@ -183,7 +177,7 @@ def call_elements(run_dir: PathLike | None = None, dataset: PathLike | PreparedD
         raise InputError("call_elements: give run_dir and dataset (model mode) or scores (model-free mode)")
     if not model_free and (run_dir is None or dataset is None):
         raise InputError("call_elements: model mode needs both run_dir and dataset")
-    settings = _call_settings(options, model_free, dataset)
+    settings = call_settings(model_free, getattr(dataset, "path", dataset), **options)
     if model_free:
         called, kind = _called_from_scores(Path(scores), reference, settings, name), "file"
     else:
@@ -195,25 +189,6 @@ def call_elements(run_dir: PathLike | None = None, dataset: PathLike | PreparedD
                                              batch_size, score)
     return Elements(called.peaks.to_frame(), called.summits.to_frame(), called.links, called.bedpe,
                     called.interact, called.summary()["score_cutoff"], kind, name, called, settings)
-
-
-def _call_settings(options: dict[str, Any], model_free: bool, dataset: Any) -> CallSettings:
-    from seq2exp_cli.elements.settings import DEFAULT_CUTOFF_MODEL_FREE, DEFAULT_TOP_FRACTION_MODEL, CallSettings
-    from seq2exp_cli.errors import InputError
-
-    known = {f.name for f in dataclasses.fields(CallSettings)} - {"bigwig", "bedgraph", "score_range"}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise InputError(f"call_elements: unknown option(s) {unknown}; use CallSettings' fields")
-    if options.get("cutoff") is None and options.get("top_fraction") is None:
-        if model_free:
-            options["cutoff"] = DEFAULT_CUTOFF_MODEL_FREE
-        else:
-            options["top_fraction"] = DEFAULT_TOP_FRACTION_MODEL
-    if options.get("cell_type") is None:
-        path = getattr(dataset, "path", dataset)
-        options["cell_type"] = Path(path).resolve().name if path is not None else "NA"
-    return CallSettings(score_range=None if model_free else (0.0, 1.0), **options)
 
 
 def _called_from_scores(scores: Path, reference: Any, settings: CallSettings, name: str) -> CalledElements:

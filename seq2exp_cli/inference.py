@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,6 +185,25 @@ def predict(
     frame["target"] = pd.to_numeric(genes["target"], errors="coerce").to_numpy(np.float64)
     frame["predicted"] = predicted
     return frame
+
+
+#: genes per progress report of :func:`predict_in_chunks`
+PROGRESS_CHUNK = 256
+
+
+def predict_in_chunks(
+    model: torch.nn.Module, dataset: Any, indices: np.ndarray, device: str | torch.device = "cpu",
+    batch_size: int = 8, num_workers: int = 0, progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """:func:`predict` over ``indices`` ``PROGRESS_CHUNK`` genes at a time, calling
+    ``progress(n_genes)`` after each chunk (the rows are the same as one call's)."""
+    frames = []
+    for lo in range(0, max(len(indices), 1), PROGRESS_CHUNK):
+        chunk = indices[lo:lo + PROGRESS_CHUNK]
+        frames.append(predict(model, dataset, chunk, device, batch_size, num_workers))
+        if progress is not None:
+            progress(len(chunk))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def split_metrics(frame: pd.DataFrame) -> dict[str, dict[str, float | int | None]]:

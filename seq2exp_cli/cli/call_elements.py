@@ -104,9 +104,7 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
     torchrun the genes are shared out across processes (each on its local GPU); rank 0
     combines their masks in the one-process order and writes every file.
     """
-    from seq2exp_cli.elements.settings import (
-        DEFAULT_CUTOFF_MODEL_FREE, DEFAULT_TOP_FRACTION_MODEL, CallSettings, output_paths,
-    )
+    from seq2exp_cli.elements.settings import call_settings, output_paths
 
     started = time.time()
     model_free = from_bigwig is not None or from_bedgraph is not None
@@ -118,19 +116,11 @@ def call_elements(run_dir, dataset, output, from_bigwig, from_bedgraph, ref_data
         raise click.UsageError("give RUN_DIR and DATASET, or --from-bigwig/--from-bedgraph")
     if ref_dataset is not None and chrom_sizes is not None:
         raise click.UsageError("give one of --dataset and --chrom-sizes")
-    if cutoff is None and top_fraction is None:
-        # a trained bottleneck keeps its scores near the marginal mean mu (0.1 for soft), so a fixed
-        # score cutoff often calls nothing; the model's default is a share of the scored bases
-        if model_free:
-            cutoff = DEFAULT_CUTOFF_MODEL_FREE
-        else:
-            top_fraction = DEFAULT_TOP_FRACTION_MODEL
-    settings = CallSettings(
-        cutoff=cutoff, pvalue=pvalue, qvalue=qvalue, top_fraction=top_fraction, min_length=min_length,
-        max_gap=max_gap, call_summits=call_summits, cutoff_analysis=cutoff_analysis,
-        cutoff_steps=cutoff_analysis_steps, bigwig=bigwig, bedgraph=bedgraph,
-        score_range=None if model_free else (0.0, 1.0), null_shuffles=null_shuffles,
-        cell_type=cell_type or (Path(dataset).resolve().name if dataset is not None else "NA"),
+    settings = call_settings(
+        model_free, dataset, cutoff=cutoff, pvalue=pvalue, qvalue=qvalue, top_fraction=top_fraction,
+        min_length=min_length, max_gap=max_gap, call_summits=call_summits, cutoff_analysis=cutoff_analysis,
+        cutoff_steps=cutoff_analysis_steps, bigwig=bigwig, bedgraph=bedgraph, null_shuffles=null_shuffles,
+        cell_type=cell_type or None,
     )
     paths = output_paths(output, settings, links=not model_free)
     run_path = paths["summits"].with_name(paths["summits"].name[: -len(".summits.bed")] + ".run.json")

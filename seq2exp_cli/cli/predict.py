@@ -13,10 +13,6 @@ from seq2exp_cli.cli.options import threads_option
 PathType = click.Path(path_type=Path)
 
 
-#: genes per progress update (predictions are made in chunks of this many)
-PROGRESS_CHUNK = 256
-
-
 def run_record_path(output: Path) -> Path:
     """``predictions.tsv`` -> ``predictions.run.json`` (beside the TSV)."""
     stem = output.name[: -len(output.suffix)] if output.suffix else output.name
@@ -52,10 +48,8 @@ def predict(run_dir: Path, dataset: Path, output: Path, split: str, batch_size: 
     """
     from seq2exp_cli.dataset import PreparedDataset
     from seq2exp_cli.distributed import rank, setup
-    from seq2exp_cli.inference import check_compatible, load_model, predict as predict_genes, split_metrics
+    from seq2exp_cli.inference import check_compatible, load_model, predict_in_chunks, split_metrics
     import time
-
-    import pandas as pd
 
     from seq2exp_cli.cli.options import command_line
     from seq2exp_cli.cli.progress import stage_progress
@@ -74,13 +68,9 @@ def predict(run_dir: Path, dataset: Path, output: Path, split: str, batch_size: 
     model, meta = load_model(run_dir, torch_device)
     check_compatible(meta, data)
     indices = data.indices(split)
-    frames = []
     with stage_progress({"predict": len(indices)}) as progress:
-        for lo in range(0, max(len(indices), 1), PROGRESS_CHUNK):
-            chunk = indices[lo:lo + PROGRESS_CHUNK]
-            frames.append(predict_genes(model, data, chunk, torch_device, batch_size, num_workers))
-            progress("predict", len(chunk))
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        frame = predict_in_chunks(model, data, indices, torch_device, batch_size, num_workers,
+                                  progress=lambda n: progress("predict", n))
     if rank() != 0:
         return
     metrics = split_metrics(frame)

@@ -8,7 +8,6 @@ One option per ``ModelConfig`` / ``TrainConfig`` field is generated from the dat
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +85,7 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant
     """
     from seq2exp_cli.cli.options import command_line
     from seq2exp_cli.dataset import PreparedDataset
-    from seq2exp_cli.train_run import prepare_run_dir
+    from seq2exp_cli.train_run import finish_run_record, start_run
     from seq2exp_cli.train_settings import plan_toml, resolve_settings
     from seq2exp_cli.training import fit
 
@@ -98,34 +97,18 @@ def train(ctx: click.Context, dataset: Path, run_dir: Path, preset: str, variant
     if dump_config:
         click.echo(plan_toml(plan), nl=False)
         return
-    from seq2exp_cli.distributed import resolve_device
-
-    resolve_device(plan.train_config.device)  # a device mistake is reported before -o is created
-    motif_record, model_factory, chosen = None, None, []
-    motifs_spec = plan.train_config.motif_source
-    if motifs_spec is not None and not resume:  # on resume the weights come from last.pt
-        motif_record, model_factory, chosen = _motif_seeding(motifs_spec, data, plan.model_config)
-    run_dir = prepare_run_dir(run_dir, force=force, resume=resume)
-    from seq2exp_cli.distributed import rank
-
-    if chosen and rank() == 0:
-        from seq2exp_cli.io.motifs import write_meme
-
-        write_meme(run_dir / "motifs.meme", chosen)  # the motifs that seeded the stem, for inspection
-        motif_record = {**motif_record, "file": "motifs.meme"}
+    start = start_run(data, run_dir, plan, resume=resume, force=force, motifs=plan.train_config.motif_source)
     _announce(data, plan)
     from seq2exp_cli.cli.progress import training_progress
+    from seq2exp_cli.distributed import rank
 
-    extra = {"preset": plan.preset, "sized_by_preset": plan.sized, "motifs": motif_record}
-    if resume:  # fit rewrites run.json; keep what the first session recorded
-        extra = _kept_from_run_record(run_dir / "run.json", list(extra))
     try:
         with training_progress() as progress:
-            result = fit(data, run_dir, plan.model_config, plan.train_config, resume=resume,
-                         command=command_line(ctx), progress=progress, model_factory=model_factory)
+            result = fit(data, start.run_dir, plan.model_config, plan.train_config, resume=resume,
+                         command=command_line(ctx), progress=progress, model_factory=start.model_factory)
     finally:
-        if rank() == 0:
-            _add_to_run_record(run_dir / "run.json", extra)
+        finish_run_record(start)
+    run_dir = start.run_dir
     if rank() == 0:
         best = result.best_metrics
         summary = (f"best validation MSE {best['mse']:.4f} (Pearson {best['pearson']:.3f}) at step {result.best_step}"
@@ -144,32 +127,3 @@ def _announce(data: Any, plan: Any) -> None:
     if rank() != 0 or plan.genes["train"]["labelled"] == 0 or plan.genes["valid"]["labelled"] == 0:
         return  # fit refuses such data with its own message
     logging.getLogger("seq2exp_cli.train").info("%s", plan_line(plan, estimate_seconds(data, plan)))
-
-
-def _motif_seeding(spec: str, data: Any, model_config: Any) -> tuple[dict[str, Any], Any, list]:
-    """(record, model factory, chosen motifs) of ``--motifs``."""
-    from seq2exp_cli.model.motif_init import motif_seeding
-
-    chosen, record, factory = motif_seeding(spec, data, model_config)
-    return record, factory, chosen
-
-
-def _kept_from_run_record(path: Path, keys: list[str]) -> dict[str, Any]:
-    """The values of ``keys`` in an existing run.json (empty when there is none)."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: record[k] for k in keys if k in record}
-
-
-def _add_to_run_record(path: Path, extra: dict[str, Any]) -> None:
-    """Merge ``extra`` into run.json (written by fit) when it is there."""
-    from seq2exp_cli.io.atomic import atomic_path
-
-    if not path.is_file():
-        return
-    record = json.loads(path.read_text())
-    record.update({k: v for k, v in extra.items() if v is not None and v != {}})
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(record, indent=2, default=str) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,26 @@ class CallSettings:
             raise InputError(f"--top-fraction {self.top_fraction}: out of range; give a fraction in (0, 1]")
         if self.min_length < 1 or self.max_gap < 0:
             raise InputError(f"--min-length {self.min_length} / --max-gap {self.max_gap}: need >= 1 and >= 0")
+
+
+def call_settings(model_free: bool, dataset: str | os.PathLike | None = None, **values: object) -> CallSettings:
+    """:class:`CallSettings` from ``values`` with the command's defaults: without a cutoff or a
+    top fraction, ``DEFAULT_TOP_FRACTION_MODEL`` from a model and ``DEFAULT_CUTOFF_MODEL_FREE``
+    from a score file; model scores lie in [0, 1]; the links' cell type is the dataset
+    directory's name. Raises InputError for a name that is not a setting."""
+    known = {f.name for f in dataclasses.fields(CallSettings)} - {"score_range"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InputError(f"call-elements: unknown setting(s) {unknown}; use the CallSettings fields")
+    values = {k: v for k, v in values.items() if v is not None}
+    if "cutoff" not in values and "top_fraction" not in values:
+        if model_free:
+            values["cutoff"] = DEFAULT_CUTOFF_MODEL_FREE
+        else:
+            values["top_fraction"] = DEFAULT_TOP_FRACTION_MODEL
+    if "cell_type" not in values:
+        values["cell_type"] = Path(dataset).resolve().name if dataset is not None else "NA"
+    return CallSettings(score_range=None if model_free else (0.0, 1.0), **values)
 
 
 def output_paths(out: str | os.PathLike, settings: CallSettings, links: bool) -> dict[str, Path]:
