@@ -41,9 +41,16 @@ FIELD_HELP = {
     "hard_threshold": "Hard variant: the mask's keep threshold.",
     "stem_kernel": "Width (bp) of the R > 1 stem's one-hot convolution (motif detectors).",
     "stem_pool": "How the R > 1 stem pools its motif detectors into a bin.",
-    "readout": "promoter: the paper's readout at the TSS; additive: every kept bin adds a contribution, "
-               "which call-elements can then score (docs/method.md).",
+    "readout": "promoter: the paper's readout at the TSS; additive: every kept bin adds a contribution; "
+               "factorized: activity (signals, distance) x gate (sequence) per bin; call-elements scores the "
+               "last two per bin (docs/method.md).",
     "bin_head_stem": "With readout additive: each bin's contribution also reads the stem's motif features of the bin.",
+    "stem": "Sequence stem: conv (one-hot convolution; Linear at R = 1) or kmer (a learned embedding per "
+            "canonical k-mer, summed over each bin).",
+    "kmer_size": "k of the k-mer stem (4**k embedding rows; a k-mer and its reverse complement share one).",
+    "stem_neighbors": "The k-mer stem's convolution reaches this many bins on each side.",
+    "kmer_l1": "L1 weight on the k-mer embedding rows (0 = off).",
+    "motif_channels": "Fixed motif-scan channels beside the k-mer stem (2 per motif; set by --motifs).",
     "blacklist_bin_fraction": "A bin counts as blacklisted above this fraction of blacklisted bases.",
     "generator_signals": "Feed the soft mask generator the signals as well as the DNA.",
     "min_concentration": "Floor on the Beta parameters.",
@@ -96,9 +103,9 @@ def _field_type(tp: Any) -> tuple[Any, bool]:
 
 
 def choices(name: str) -> tuple[str, ...] | None:
-    from seq2exp_cli.model.config import READOUTS, STEM_POOLS
+    from seq2exp_cli.model.config import READOUTS, STEM_POOLS, STEMS
 
-    return {"stem_pool": STEM_POOLS, "readout": READOUTS}.get(name)
+    return {"stem_pool": STEM_POOLS, "readout": READOUTS, "stem": STEMS}.get(name)
 
 
 def option_specs() -> list[OptionSpec]:
