@@ -158,7 +158,9 @@ def markdown(rows: pd.DataFrame, budget: pd.DataFrame, args: argparse.Namespace,
     mean, low, high = summary(rows)
     lines = [f"# Element discovery on simulated genomes (scale {args.scale}, seeds {','.join(map(str, args.seeds))})",
              "", f"Machine: {platform.machine()}, {os.cpu_count()} cores, device {args.device}; "
-             f"recipe {recipe}; total {seconds:.0f} s wall.", "",
+             f"recipe {recipe}; "
+             + (f"merged from {', '.join(p.name for p in args.merge)}." if getattr(args, "merge", None)
+                else f"total {seconds:.0f} s wall."), "",
              "Held-out test chromosomes only. Each seed draws its own motif grammar. Mean over seeds, "
              "[min, max] in brackets. Condition `exact` is an upper bound (the simulator's own motifs), "
              "never the headline.", "",
