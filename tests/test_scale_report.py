@@ -43,7 +43,7 @@ def test_fit_and_exponent_of_a_line():
 def test_linear_stages_and_flat_memory_are_met():
     text = scale_report.render(saved_run(), PARAMS)
     assert "NOT met" not in text
-    assert "**call-elements linear in genes**: met (CPU s = 0.0 + 0.1000 x genes within 0%" in text
+    assert "**call-elements linear in genes**: met (CPU s = 0.0 + 0.1000 x genes, within 0%" in text
     assert "**prepare peak RSS <= 4 GB, bounded**: met" in text
     # the cpu preset's length rule: 16,000 train genes at batch 16 -> 1,000 steps per epoch, 4 epochs
     assert "4 epochs = 4,000 steps" in text
