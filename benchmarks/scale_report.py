@@ -170,8 +170,9 @@ def verdicts(p: dict, fits: dict[str, dict], info: dict) -> list[str]:
     lines.append(f"- **genome-wide training of the cpu preset <= 2 h wall on {cores} cores**: "
                  f"{'met' if train_h / cores <= 2 else 'NOT met'} if both cores are used fully "
                  f"({train_h:.2f} CPU h / {cores} = {train_h / cores:.2f} h); "
-                 f"{'met' if train_h <= 2 else 'not met'} on one busy core ({train_h:.2f} h). "
-                 f"It needs a parallel efficiency of {train_h / (2 * cores):.0%} on {cores} threads, not measured here.")
+                 f"{'met' if train_h <= 2 else 'not met'} on one busy core ({train_h:.2f} h)"
+                 + ("." if train_h <= 2 else f"; it needs a parallel efficiency of {train_h / (2 * cores):.0%} on "
+                    f"{cores} threads, not measured here."))
     total = info["total"]
     lines.append(f"- **whole pipeline <= 8 h on a laptop** (taken as {cores} cores like these): "
                  f"{'met' if total <= 8 else ('met only with both cores busy' if total / cores <= 8 else 'NOT met')} "
