@@ -63,3 +63,18 @@ def test_reading_every_gene_maps_no_dataset_array(tiny_dataset) -> None:
     mapped = [line for line in Path("/proc/self/maps").read_text().splitlines() if arrays in line]
     # a mapping would keep every page it served resident: RSS would grow with the genome
     assert not [m for m in mapped if "seq.u8" in m or "tracks." in m], mapped
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_dataloader_workers_read_the_same_windows(tiny_dataset) -> None:
+    import torch
+
+    from seq2exp_cli.dataset import GeneWindows, PreparedDataset, collate_windows
+
+    data = PreparedDataset(tiny_dataset)
+    indices = np.arange(min(len(data), 12))
+    data.load_gene(0)  # descriptors opened in the parent before the workers fork
+    loader = torch.utils.data.DataLoader(GeneWindows(data, indices), batch_size=4, collate_fn=collate_windows,
+                                         num_workers=2, multiprocessing_context="fork")
+    seqs = torch.cat([batch["seq"] for batch in loader]).numpy()
+    assert np.array_equal(seqs, np.stack([data.load_gene(int(i))["seq"] for i in indices]))
