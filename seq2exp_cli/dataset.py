@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from seq2exp_cli.errors import InputError
+from seq2exp_cli.io.stored_array import StoredArray
 
 log = logging.getLogger(__name__)
 
@@ -138,17 +139,14 @@ class PreparedDataset:
         total = int(self.manifest["total_bp"])
         arrays = self.path / "arrays"
         self._check_array_sizes(arrays, total, len(self.genes))
-        self._seq = np.memmap(arrays / "seq.u8", dtype=np.uint8, mode="r", shape=(total,))
+        # read, not memory-mapped: a map would keep every window it served resident (io/stored_array.py)
+        self._seq = StoredArray(arrays / "seq.u8", np.uint8, total)
         n_tracks = len(self.track_names)
         #: dtype of ``signals`` served by load_gene (float16 unless stored raw as float32)
         self.signal_dtype = np.dtype(self.manifest["tracks"][0]["dtype"]) if n_tracks else np.dtype(np.float16)
-        self._tracks = []
-        if n_tracks:
-            # stored channel-major (n_tracks, total) by prepare: a window is a row slice per track
-            stored = np.memmap(
-                arrays / self.manifest["track_file"], dtype=self.signal_dtype, mode="r", shape=(n_tracks, total)
-            )
-            self._tracks = [stored[k] for k in range(n_tracks)]
+        # stored channel-major (n_tracks, total) by prepare: a window is a row slice per track
+        self._tracks = [StoredArray(arrays / self.manifest["track_file"], self.signal_dtype, total, base=k * total)
+                        for k in range(n_tracks)]
         self._hic = None
         if hic:
             self._hic = np.asarray(
@@ -241,10 +239,10 @@ class PreparedDataset:
         window = self.window
         array_off, n, win_off = self._slice_region(i)
         seq = np.full(window, BASE_N, dtype=np.uint8)
-        seq[win_off : win_off + n] = self._seq[array_off : array_off + n]
+        self._seq.read_into(seq[win_off : win_off + n], array_off)
         rows = np.zeros((len(self.signal_names), window), dtype=self.signal_dtype)
         for k, track in enumerate(self._tracks):
-            rows[k, win_off : win_off + n] = track[array_off : array_off + n]
+            track.read_into(rows[k, win_off : win_off + n], array_off)
         if self._hic is not None:
             offset = int(self._hic_offset[i])
             rows[-1] = np.repeat(self._hic[i], self.hic_bin_size)[offset : offset + window]
@@ -281,13 +279,15 @@ class PreparedDataset:
         region = self._regions[region_id]
         return self.blacklist_mask(region.chrom, region.start, region.end)
 
-    def region_track(self, region_id: int, name: str) -> np.ndarray:
-        """The stored values of ``name`` (``seq`` or a track name) over one region."""
+    def region_track(self, region_id: int, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """The stored values of ``name`` (``seq`` or a track name) over one region, or over its
+        bases ``[lo, hi)`` counted from the region's start."""
         region = self._regions[region_id]
-        sl = slice(region.offset, region.offset + region.end - region.start)
-        if name == "seq":
-            return np.asarray(self._seq[sl])
-        return np.asarray(self._tracks[self.track_names.index(name)][sl])
+        length = region.end - region.start
+        hi = length if hi is None else min(int(hi), length)
+        lo = min(max(int(lo), 0), hi)
+        array = self._seq if name == "seq" else self._tracks[self.track_names.index(name)]
+        return array.read(region.offset + lo, hi - lo)
 
 
 class GeneWindows:

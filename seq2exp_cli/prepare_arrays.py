@@ -13,27 +13,25 @@ import pandas as pd
 
 from seq2exp_cli.dataset import hic_bins_for_window, window_bounds_array
 from seq2exp_cli.errors import InputError
-from seq2exp_cli.io.atomic import reserve_file
+from seq2exp_cli.io.stored_array import StoredArray, StoredArrayWriter
 from seq2exp_cli.io.chroms import build_alias_map
 from seq2exp_cli.prepare_options import HUGE_TRACK_VALUE, ROBUST_QUANTILE, PrepareOptions, Progress
 
 log = logging.getLogger(__name__)
 
 
-def new_array(path: Path, dtype: Any, shape: tuple[int, ...], label: Path) -> np.memmap:
-    """A writable memmap over space allocated up front: a full disk is an error here, not a SIGBUS later."""
-    reserve_file(path, int(np.prod(shape)) * np.dtype(dtype).itemsize, label)
-    return np.memmap(path, dtype=dtype, mode="r+", shape=shape)
+def new_array(path: Path, dtype: Any, shape: tuple[int, ...], label: Path) -> StoredArrayWriter:
+    """A new array file over space allocated up front (a full disk is an error here), written
+    with positional writes: a writable memmap would keep every written page resident."""
+    return StoredArrayWriter(path, dtype, int(np.prod(shape)), label)
 
 
 def write_sequence(fasta, regions: pd.DataFrame, path: Path, total: int, progress: Progress | None) -> None:
-    seq = new_array(path, np.uint8, (total,), path)
-    for r in regions.itertuples(index=False):
-        seq[r.offset : r.offset + r.end - r.start] = fasta.fetch_codes(r.chrom, r.start, r.end)
-        if progress:
-            progress("sequence", r.end - r.start)
-    seq.flush()
-    del seq
+    with new_array(path, np.uint8, (total,), path) as seq:
+        for r in regions.itertuples(index=False):
+            seq.write(r.offset, fasta.fetch_codes(r.chrom, r.start, r.end))
+            if progress:
+                progress("sequence", r.end - r.start)
 
 
 def check_track_names(opts: PrepareOptions, chrom_sizes: dict[str, int], genes: pd.DataFrame) -> dict[str, dict[str, str]]:
@@ -73,7 +71,8 @@ def read_track(
 
     raw_path = arrays / f"{name}.raw.f32"
     raw = new_array(raw_path, np.float32, (total,), raw_path)
-    unusual = {"nonfinite": 0, "huge": 0}
+    # tallied while reading: a pass over the whole raw file would map it all
+    unusual = {"nonfinite": 0, "huge": 0, "negative": 0, "largest": 0.0}
 
     def read_chrom(chrom: str) -> int:
         reader = open_track(path, extsize=opts.extsize, shift=opts.shift, min_mapq=opts.min_mapq)
@@ -83,31 +82,36 @@ def read_track(
                 values = np.asarray(reader.read(fasta_to_track[chrom], r.start, r.end), dtype=np.float32)
                 finite = np.isfinite(values)
                 unusual["nonfinite"] += int(values.size - finite.sum())
-                unusual["huge"] += int((np.abs(values[finite]) > HUGE_TRACK_VALUE).sum())
-                raw[r.offset : r.offset + r.end - r.start] = np.where(finite, values, 0.0)
+                kept = np.where(finite, values, 0.0)
+                unusual["huge"] += int((np.abs(kept) > HUGE_TRACK_VALUE).sum())
+                unusual["negative"] += int((kept < 0).sum())
+                if kept.size:
+                    unusual["largest"] = max(unusual["largest"], float(np.abs(kept).max()))
+                raw.write(r.offset, kept)
                 done += r.end - r.start
             return done
         finally:
             reader.close()
 
     chroms = list(dict.fromkeys(regions["chrom"]))
-    with ThreadPoolExecutor(max_workers=opts.threads) as pool:
-        for done in pool.map(read_chrom, chroms):
-            if progress:
-                progress(f"track {name}", done)
-    raw.flush()
+    try:
+        with ThreadPoolExecutor(max_workers=opts.threads) as pool:
+            for done in pool.map(read_chrom, chroms):
+                if progress:
+                    progress(f"track {name}", done)
+    finally:
+        raw.close()
     if unusual["nonfinite"]:
         log.warning("%s: %d bases hold NaN or infinite values; they are stored as 0 (no signal)", path,
                     unusual["nonfinite"])
     if unusual["huge"]:
         log.warning("%s: %d bases hold values above %.0e (largest %.3g); check the track's units", path,
-                    unusual["huge"], HUGE_TRACK_VALUE, float(np.abs(raw).max()))
-    if opts.normalize == "log1p" and total and (raw < 0).any():
+                    unusual["huge"], HUGE_TRACK_VALUE, unusual["largest"])
+    if opts.normalize == "log1p" and total and unusual["negative"]:
         raise InputError(
-            f"{path}: {int((raw < 0).sum())} negative values (a log-ratio or z-score track?); "
+            f"{path}: {unusual['negative']} negative values (a log-ratio or z-score track?); "
             "use --normalize none or quantile"
         )
-    del raw
     return raw_path
 
 
@@ -123,7 +127,7 @@ def store_tracks(raw_paths: list[Path], opts: PrepareOptions, arrays: Path, tota
     out = new_array(arrays / file_name, dtype, (len(raw_paths), total), arrays / file_name)
     metas = []
     for k, ((name, path), raw_path) in enumerate(zip(opts.tracks, raw_paths)):
-        raw = np.memmap(raw_path, dtype=np.float32, mode="r", shape=(total,))
+        raw = StoredArray(raw_path, np.float32, total)
         meta: dict[str, Any] = {"name": name, "path": str(path), "normalization": opts.normalize,
                                 "dtype": np.dtype(dtype).name}
         scale = robust_scale(raw) if opts.normalize == "quantile" else 1.0
@@ -131,25 +135,31 @@ def store_tracks(raw_paths: list[Path], opts: PrepareOptions, arrays: Path, tota
             meta["scale"] = scale
         chunk = 1 << 23
         for lo in range(0, total, chunk):
-            block = np.asarray(raw[lo : lo + chunk], dtype=np.float32)
+            block = raw.read(lo, min(chunk, total - lo))
             if opts.normalize == "log1p":
                 block = np.log1p(block)
             elif opts.normalize == "quantile":
                 block = np.clip(block / scale, -6e4, 6e4)
-            out[k, lo : lo + chunk] = block
+            out.write(k * total + lo, block)
         metas.append(meta)
-        del raw
+        raw.close()
         raw_path.unlink()
-    out.flush()
-    del out
+    out.close()
     return metas, file_name
 
 
-def robust_scale(values: np.ndarray, sample: int = 5_000_000, seed: int = 0) -> float:
-    """The ``ROBUST_QUANTILE`` of the non-zero |values| (from a seeded sample on big tracks)."""
-    if len(values) > sample:
-        idx = np.random.default_rng(seed).integers(0, len(values), sample)
-        values = np.asarray(values[np.sort(idx)])
+def robust_scale(raw: StoredArray, sample: int = 5_000_000, seed: int = 0) -> float:
+    """The ``ROBUST_QUANTILE`` of the non-zero |values| of ``raw`` (from a seeded sample on big
+    tracks, read a chunk at a time)."""
+    total = len(raw)
+    if total > sample:
+        idx = np.sort(np.random.default_rng(seed).integers(0, total, sample))
+        chunk = 1 << 23
+        cuts = np.searchsorted(idx, np.arange(0, total + chunk, chunk))
+        values = np.concatenate([raw.read(lo, min(chunk, total - lo))[idx[a:b] - lo]
+                                 for lo, a, b in zip(range(0, total, chunk), cuts[:-1], cuts[1:])])
+    else:
+        values = raw.read(0, total)
     nonzero = np.abs(values[values != 0])
     if len(nonzero) == 0:
         return 1.0
@@ -187,11 +197,12 @@ def write_hic(
         sel = np.flatnonzero((genes["chrom"] == chrom).to_numpy())
         profiles = reader.anchor_profiles(fasta_to_hic[chrom], anchors[sel], first_bins[sel], n_bins)
         profiles = np.nan_to_num(np.asarray(profiles, dtype=np.float32), nan=0.0, posinf=0.0)
-        out[sel] = np.log10(1.0 + np.clip(profiles, 0, None))
+        rows = np.log10(1.0 + np.clip(profiles, 0, None))
+        for row, values in zip(sel.tolist(), rows):  # a gene's row: n_bins floats
+            out.write(row * n_bins, values)
         if progress:
             progress("hi-c", len(sel))
-    out.flush()
-    del out
+    out.close()
     if hasattr(reader, "close"):
         reader.close()
     return {**source, "resolution": bin_size, "n_bins": n_bins, "value": "log10(1 + contact)"}

@@ -12,6 +12,7 @@ import pandas as pd
 from seq2exp_cli.dataset import merge_intervals, window_bounds_array
 from seq2exp_cli.errors import InputError
 from seq2exp_cli.io.chroms import build_alias_map, canonical_chrom_key
+from seq2exp_cli.io.stored_array import StoredArray
 from seq2exp_cli.prepare_options import PROMOTER_HALF_WIDTH, PrepareOptions
 from seq2exp_cli.splits import check_splits, split_auto, split_by_blocks, split_by_chroms, split_from_file
 
@@ -136,14 +137,16 @@ def promoter_features(
     tss = genes["tss"].to_numpy(np.int64)
     lo = region_off + np.maximum(tss - PROMOTER_HALF_WIDTH, region_start) - region_start
     hi = region_off + np.minimum(tss + PROMOTER_HALF_WIDTH, regions["end"].to_numpy(np.int64)[region]) - region_start
-    values = np.memmap(track_file, dtype=np.dtype(tracks_meta[0]["dtype"]), mode="r", shape=(len(tracks_meta), total))
+    dtype = np.dtype(tracks_meta[0]["dtype"])
     for k, meta in enumerate(tracks_meta):
+        values = StoredArray(track_file, dtype, total, base=k * total)
         column = f"promoter_{meta['name']}"
         genes[column] = np.array(
-            [values[k, a:b].astype(np.float64).mean() if b > a else 0.0 for a, b in zip(lo, hi)], dtype=np.float32
+            [values.read(a, b - a).astype(np.float64).mean() if b > a else 0.0 for a, b in zip(lo.tolist(), hi.tolist())],
+            dtype=np.float32,
         )
+        values.close()
         names.append(column)
-    del values
     return names
 
 

@@ -114,14 +114,24 @@ def _wilson_exits(src: np.ndarray, dst: np.ndarray, last: int, rng: np.random.Ge
     return out
 
 
+#: bases whose blocks are walked in lockstep at once: the walk holds ~70 bytes per base, so a
+#: stored region (tens of Mb on a real genome) is shuffled in pieces of this size
+LOCKSTEP_BP = 4_000_000
+
+
 def shuffle_blocks(codes: np.ndarray, block: int, rng: np.random.Generator) -> np.ndarray:
     """Each consecutive ``block``-bp piece of ``codes`` (the last, shorter one too) replaced by a
-    uniform dinucleotide shuffle of itself (as :func:`dinucleotide_shuffle`), all blocks at once."""
+    uniform dinucleotide shuffle of itself (as :func:`dinucleotide_shuffle`), the blocks of each
+    :data:`LOCKSTEP_BP` stretch at once (one stretch: the same draws as all blocks at once)."""
     s = np.asarray(codes, np.uint8)
     nb = s.shape[0] // block
     out = s.copy()
     if nb and block >= 3:
-        out[: nb * block] = _shuffle_rows(s[: nb * block].reshape(nb, block), rng).reshape(-1)
+        rows = s[: nb * block].reshape(nb, block)
+        out_rows = out[: nb * block].reshape(nb, block)
+        step = max(1, LOCKSTEP_BP // block)
+        for lo in range(0, nb, step):
+            out_rows[lo : lo + step] = _shuffle_rows(rows[lo : lo + step], rng)
     if s.shape[0] > nb * block:
         out[nb * block :] = dinucleotide_shuffle(s[nb * block :], rng)
     return out

@@ -68,7 +68,7 @@ def _track_specs(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @click.option("--force", is_flag=True, help="Replace an existing output directory (only once the new one is complete).")
 def prepare(**kwargs) -> None:
     """Build a dataset from your files: one window per gene (centred on its TSS), stored once
-    per chromosome region as memory-mapped arrays, with Hi-C per gene per bin.
+    per chromosome region as raw binary arrays, with Hi-C per gene per bin.
 
     Minus-strand windows are served reverse-complemented (transcription orientation).
     """

@@ -50,8 +50,8 @@ def dataset_evidence(dataset: Any) -> Evidence:
         for rid, r_start, r_end in zip(hit["region_id"].tolist(), hit["start"].tolist(), hit["end"].tolist()):
             a, b = max(start, int(r_start)), min(end, int(r_end))
             for k, name in enumerate(names):
-                values = dataset.region_track(int(rid), name)
-                tracks[k, a - start : b - start] = values[a - int(r_start) : b - int(r_start)]
+                tracks[k, a - start : b - start] = dataset.region_track(int(rid), name, a - int(r_start),
+                                                                         b - int(r_start))
         return normalised_evidence(tracks)
 
     return evidence

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 # keeps log(s) finite for a zero score; scores of called elements are far above it
 SCORE_FLOOR = 1e-30
+#: shuffled regions a ShuffledGenome keeps (genes arrive in region order; a batch may straddle two)
+CACHED_REGIONS = 2
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,15 @@ class ShuffledGenome:
         return getattr(self._dataset, name)
 
     def region_codes(self, region_id: int) -> np.ndarray:
-        """The shuffled bases of one stored region (genomic orientation)."""
+        """The shuffled bases of one stored region (genomic orientation).
+
+        Genes come in dataset order, so their regions do too: the cache keeps the last
+        :data:`CACHED_REGIONS` regions (a batch may straddle two), not the whole genome."""
         if region_id not in self._cache:
             rng = np.random.default_rng([*self._seed, region_id])
             own = np.asarray(self._dataset.region_track(region_id, "seq"))
+            while len(self._cache) >= CACHED_REGIONS:
+                self._cache.pop(next(iter(self._cache)))
             self._cache[region_id] = shuffle_blocks(own, self._block, rng)
         return self._cache[region_id]
 
@@ -160,8 +167,10 @@ def shuffled_track(model: torch.nn.Module, dataset: Any, view: ShuffledGenome, i
 
     masks = extract_masks(model, view, indices, device=device, batch_size=batch_size, score=score,
                           shard_indices=False, totals=totals)
+    # per stretch, as the calling pass does: a per-region mask is as long as the region
     return combine_gene_scores(dataset.regions, masks, dataset.chrom_sizes, combine,
-                               blacklist=dataset.region_blacklist)
+                               blacklist=dataset.region_blacklist,
+                               blacklist_bases=getattr(dataset, "blacklist_mask", None))
 
 
 def sequence_null_pvalues(
