@@ -7,8 +7,9 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 
-from seq2exp_cli import element_null, sequence_shuffle
-from seq2exp_cli.element_null import ShuffledGenome
+from seq2exp_cli import sequence_shuffle
+from seq2exp_cli.elements import null as element_null
+from seq2exp_cli.elements.null import ShuffledGenome
 from seq2exp_cli.sequence_shuffle import _shuffle_rows, shuffle_blocks
 
 
