@@ -107,9 +107,8 @@ def run_seed(seed: int, args: argparse.Namespace, recipe: dict) -> tuple[list[di
 def predict_and_call(run: Path, dataset: Path, work: Path, tag: str, args: argparse.Namespace) -> tuple[dict, dict]:
     """Held-out expression metrics and the call-elements paths of one model; with ``--reuse``,
     predictions and calls already in ``work`` (from an earlier run of the same model) are read back."""
-    from seq2exp_cli.elements.settings import CallSettings, output_paths
     from seq2exp_cli.metrics import regression_metrics
-    from seq2exp_cli.quickstart import MAX_GAP, MIN_LENGTH, TOP_FRACTION, call_simulated, predict_test
+    from seq2exp_cli.quickstart import call_simulated, predict_test, simulated_call_settings
 
     table, peaks = work / f"predictions_{tag}.tsv", work / f"elements_{tag}.narrowPeak"
     if args.reuse and table.is_file():
@@ -117,9 +116,7 @@ def predict_and_call(run: Path, dataset: Path, work: Path, tag: str, args: argpa
         expression = regression_metrics(labelled["target"].to_numpy(), labelled["predicted"].to_numpy())
     else:
         expression = predict_test(run, dataset, table, args.device)
-    settings = CallSettings(top_fraction=TOP_FRACTION, min_length=MIN_LENGTH, max_gap=MAX_GAP,
-                            bigwig=peaks.with_suffix(".score.bw"))
-    paths = output_paths(peaks, settings, links=True)
+    _, paths = simulated_call_settings(peaks)
     if not (args.reuse and all(Path(p).is_file() for p in paths.values())):
         paths = call_simulated(run, dataset, peaks, args.device)
     return expression, paths

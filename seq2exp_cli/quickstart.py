@@ -229,15 +229,21 @@ def predict_test(run_dir: Path, dataset_dir: Path, out: Path, device: str) -> di
     return regression_metrics(labelled["target"].to_numpy(), labelled["predicted"].to_numpy())
 
 
-def call_simulated(run_dir: Path, dataset_dir: Path, out: Path, device: str, score: str = "auto") -> dict[str, Path]:
-    """call-elements (``score``: auto, mask or contribution) on every gene's window; also writes
-    the per-bp score as a bigWig."""
-    from seq2exp_cli.elements.from_model import call_elements_from_model
+def simulated_call_settings(out: Path) -> tuple[Any, dict[str, Path]]:
+    """The quickstart's call-elements settings for ``-o out`` and every file they write."""
     from seq2exp_cli.elements.settings import CallSettings, output_paths
 
     settings = CallSettings(top_fraction=TOP_FRACTION, min_length=MIN_LENGTH, max_gap=MAX_GAP,
                             bigwig=out.with_suffix(".score.bw"))
-    paths = output_paths(out, settings, links=True)
+    return settings, output_paths(out, settings, links=True)
+
+
+def call_simulated(run_dir: Path, dataset_dir: Path, out: Path, device: str, score: str = "auto") -> dict[str, Path]:
+    """call-elements (``score``: auto, mask or contribution) on every gene's window; also writes
+    the per-bp score as a bigWig."""
+    from seq2exp_cli.elements.from_model import call_elements_from_model
+
+    settings, paths = simulated_call_settings(out)
     call_elements_from_model(run_dir, dataset_dir, paths, settings, device=device, score=score)
     return paths
 

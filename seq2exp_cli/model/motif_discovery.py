@@ -40,6 +40,8 @@ DISCOVERY_K = 8
 #: training windows sampled (non-overlapping, evenly spaced over the train genes)
 SAMPLE_WINDOWS = 64
 CHUNK = 100
+#: accessible DNA: the accessibility track above this quantile (and above 0); motif ranking
+#: (motif_init.choose_motifs) applies it to bases, discovery to 100-bp chunks
 ACCESSIBLE_QUANTILE = 0.9
 GC_STRATA = 10
 MIN_Z = 8.0

@@ -20,6 +20,7 @@ import torch
 
 from seq2exp_cli.errors import InputError
 from seq2exp_cli.io.motifs import Motif
+from seq2exp_cli.model.motif_discovery import ACCESSIBLE_QUANTILE, access_track, discover_motifs
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +109,8 @@ def seeded_model_factory(motifs: list[Motif], background: np.ndarray, source: st
 SEEDED_SHARE = 3
 #: a motif "hit" is a position whose log-odds score reaches this fraction of the motif's best
 HIT_FRACTION = 0.8
-#: accessible bases: the accessibility track above this quantile of the sampled bases (and > 0)
-ACCESSIBLE_QUANTILE = 0.9
 #: training windows scanned to rank the motifs (evenly spaced over the train genes)
 RANK_WINDOWS = 16
-_ACCESS_NAMES = ("dnase", "atac", "access")
 
 
 #: motifs a k-mer stem scans beside its k-mers (two fixed filters each): the scan runs over every
@@ -133,13 +131,6 @@ def fit_motif_channels(config, n_motifs: int) -> None:
     convolutional stem's config is left as it is."""
     if getattr(config, "stem", "conv") == "kmer":
         config.motif_channels = 2 * n_motifs
-
-
-def _access_track(signal_names: list[str]) -> int | None:
-    for k, name in enumerate(signal_names):
-        if any(key in name.lower() for key in _ACCESS_NAMES):
-            return k
-    return 0 if signal_names and signal_names[0].lower() != "hic" else None
 
 
 def _hit_counts(motifs: list[Motif], background: np.ndarray, seq: np.ndarray, accessible: np.ndarray,
@@ -189,7 +180,7 @@ def choose_motifs(motifs: list[Motif], background: np.ndarray, dataset: Any, con
     if len(motifs) <= capacity:
         record["chosen"] = [m.name for m in motifs]
         return motifs, record
-    track = _access_track(list(dataset.signal_names))
+    track = access_track(list(dataset.signal_names))
     train = dataset.labelled(dataset.indices("train"))
     if track is None or len(train) == 0:
         log.warning("%s: no accessibility track to rank motifs by; the first %d motifs seed the stem", source, capacity)
@@ -232,8 +223,6 @@ def motif_seeding(spec: str, dataset: Any, config: Any
     from seq2exp_cli.io.motifs import load_motifs
 
     if spec == "denovo":
-        from seq2exp_cli.model.motif_discovery import discover_motifs
-
         check_stem_fits(config, 1, "--motifs denovo")
         chosen, background, record = discover_motifs(dataset, motif_capacity(config))
         if not chosen:  # nothing to seed: the k-mer stem learns the sequence alone
