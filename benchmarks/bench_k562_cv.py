@@ -9,16 +9,20 @@ predicted exactly once by a model that never saw it nor its neighbours. Each fol
 ``seq2exp train`` at its defaults (the ``auto`` preset) plus any extra options given after
 ``--``, then ``seq2exp predict --split test``.
 
-Baseline: ABC's promoter activity sqrt(DHS RPM x H3K27ac RPM) within 1 kb of the TSS
-(``ABC_GeneList.chr22.txt``), as log10(1 + x); Pearson needs no fitting, so it is out of fold too.
+Baselines, in the same table: ABC's promoter activity sqrt(DHS RPM x H3K27ac RPM) within 1 kb
+of the TSS (``ABC_GeneList.chr22.txt``), as log10(1 + x) (Pearson needs no fitting, so it is out
+of fold too); and a least-squares line on the dataset's own gene features (``promoter_<track>``),
+fit on each fold's training genes: what the model adds beyond its promoter inputs.
 
     python benchmarks/bench_k562_cv.py --out /tmp/k562_cv                 # writes results/k562_cv.md
     python benchmarks/bench_k562_cv.py --out /tmp/k562_cv -- --epochs 2   # shorter training
+    python benchmarks/bench_k562_cv.py --out /tmp/k562_cv --reuse         # report again, no training
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -78,6 +82,15 @@ def fold_dataset(data: Path, genes: pd.DataFrame, fold: np.ndarray, k: int, fold
     return out
 
 
+def linear_on_features(genes: pd.DataFrame, feature_names: list[str], split: np.ndarray) -> np.ndarray:
+    """Least-squares fit of the target on the gene features over the training genes; predictions
+    for every gene."""
+    x = np.column_stack([genes[feature_names].to_numpy(np.float64), np.ones(len(genes))])
+    train = (split == "train") & genes["target"].notna().to_numpy()
+    coef, *_ = np.linalg.lstsq(x[train], genes["target"].to_numpy(np.float64)[train], rcond=None)
+    return x @ coef
+
+
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
@@ -90,6 +103,7 @@ def main() -> None:
     parser.add_argument("--block-size", type=int, default=2_000_000)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     parser.add_argument("--results", type=Path, default=HERE / "results" / "k562_cv.md")
+    parser.add_argument("--reuse", action="store_true", help="keep the folds' predictions already in --out")
     parser.add_argument("train_args", nargs="*", help="extra `seq2exp train` options (after --)")
     args = parser.parse_args()
     if not args.kit.exists():
@@ -98,35 +112,43 @@ def main() -> None:
     t0 = time.time()
     data = prepare(args.kit, args.out, args.threads)
     genes = pd.read_csv(data / "genes.tsv", sep="\t", dtype={"gene_id": str, "name": str})
+    feature_names = json.loads((data / "manifest.json").read_text())["feature_names"]
     fold = fold_of_genes(genes, args.folds, args.block_size)
     rows, seconds = [], []
     for k in range(args.folds):
         t_fold = time.time()
         fold_data = fold_dataset(data, genes, fold, k, args.folds, args.out / f"fold{k}" / "data")
         run = args.out / f"fold{k}" / "run"
-        seq2exp("train", str(fold_data), "-o", str(run), "--force", *args.train_args, threads=args.threads)
-        seq2exp("predict", str(run), str(fold_data), "--split", "test", "-o", str(run / "test.tsv"), "--force",
-                threads=args.threads)
+        reused = args.reuse and (run / "test.tsv").exists()
+        if not reused:
+            seq2exp("train", str(fold_data), "-o", str(run), "--force", *args.train_args, threads=args.threads)
+            seq2exp("predict", str(run), str(fold_data), "--split", "test", "-o", str(run / "test.tsv"), "--force",
+                    threads=args.threads)
         predicted = pd.read_csv(run / "test.tsv", sep="\t", dtype={"gene_id": str, "name": str})
-        rows.append(predicted.assign(fold=k))
-        seconds.append(time.time() - t_fold)
+        split = np.where(fold == k, "test", np.where(fold == (k + 1) % args.folds, "valid", "train"))
+        linear = pd.Series(linear_on_features(genes, feature_names, split), index=genes["gene_id"])
+        rows.append(predicted.assign(fold=k, linear=linear.loc[predicted["gene_id"]].to_numpy()))
+        seconds.append(None if reused else time.time() - t_fold)
     table = pd.concat(rows, ignore_index=True).dropna(subset=["target"])
     abc = pd.read_csv(args.kit / "ABC_GeneList.chr22.txt", sep="\t")
     activity = pd.Series(np.log10(1 + np.sqrt(abc["DHS.RPM.TSS1Kb"] * abc["H3K27ac.RPM.TSS1Kb"])).to_numpy(),
                          index=abc["name"])
     table = table[table["name"].isin(activity.index)].copy()
     table["baseline"] = activity.loc[table["name"]].to_numpy()
-    write_report(args, table, seconds, time.time() - t0)
+    write_report(args, table, feature_names, seconds, time.time() - t0)
 
 
-def write_report(args: argparse.Namespace, table: pd.DataFrame, seconds: list[float], total_s: float) -> None:
+def write_report(args: argparse.Namespace, table: pd.DataFrame, feature_names: list[str], seconds: list[float | None],
+                 total_s: float) -> None:
     per_fold = []
     for k, part in table.groupby("fold"):
         per_fold.append((k, len(part), pearson(part["target"], part["predicted"]),
-                         pearson(part["target"], part["baseline"])))
+                         pearson(part["target"], part["baseline"]), pearson(part["target"], part["linear"])))
     ours = np.array([p[2] for p in per_fold])
     base = np.array([p[3] for p in per_fold])
+    linear = np.array([p[4] for p in per_fold])
     pooled, pooled_base = pearson(table["target"], table["predicted"]), pearson(table["target"], table["baseline"])
+    pooled_linear = pearson(table["target"], table["linear"])
     extra = " ".join(args.train_args)
     lines = [
         "# K562 chr22: cross-validated expression Pearson vs promoter activity", "",
@@ -139,14 +161,17 @@ def write_report(args: argparse.Namespace, table: pd.DataFrame, seconds: list[fl
         "| predictor | pooled Pearson | per-fold mean | per-fold sd | min | max |", "|---|---|---|---|---|---|",
         f"| seq2exp | {pooled:.3f} | {ours.mean():.3f} | {ours.std(ddof=1):.3f} | {ours.min():.3f} | {ours.max():.3f} |",
         f"| promoter activity log10(1 + sqrt(DHS RPM x H3K27ac RPM)), TSS +/- 500 bp | {pooled_base:.3f} | "
-        f"{base.mean():.3f} | {base.std(ddof=1):.3f} | {base.min():.3f} | {base.max():.3f} |", "",
+        f"{base.mean():.3f} | {base.std(ddof=1):.3f} | {base.min():.3f} | {base.max():.3f} |",
+        f"| least squares on the gene features ({', '.join(feature_names)}), training genes | {pooled_linear:.3f} | "
+        f"{linear.mean():.3f} | {linear.std(ddof=1):.3f} | {linear.min():.3f} | {linear.max():.3f} |", "",
         f"Difference (seq2exp - baseline), pooled: {pooled - pooled_base:+.3f}; per fold: "
         + ", ".join(f"{o - b:+.3f}" for o, b in zip(ours, base))
         + f" (goal: +0.05, {'met' if pooled - pooled_base >= 0.05 else 'not met'}).", "",
-        "| fold | test genes | seq2exp | baseline | seconds |", "|---|---|---|---|---|",
+        "| fold | test genes | seq2exp | promoter activity | least squares | seconds |", "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {k} | {n} | {o:.3f} | {b:.3f} | {s:.0f} |" for (k, n, o, b), s in zip(per_fold, seconds)]
-    lines += ["", f"Total {total_s / 60:.1f} min."]
+    lines += [f"| {k} | {n} | {o:.3f} | {b:.3f} | {f:.3f} | {'reused' if s is None else f'{s:.0f}'} |"
+              for (k, n, o, b, f), s in zip(per_fold, seconds)]
+    lines += ["", f"Total {total_s / 60:.1f} min" + (" (predictions reused)." if None in seconds else ".")]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
