@@ -69,15 +69,19 @@ def fold_of_genes(genes: pd.DataFrame, folds: int, block_size: int) -> np.ndarra
     return np.array([fold_of_block[b] for b in block])
 
 
-def fold_dataset(data: Path, genes: pd.DataFrame, fold: np.ndarray, k: int, folds: int, out: Path) -> Path:
-    """A dataset directory sharing ``data``'s arrays, with fold k as test and k+1 as valid."""
+def fold_split(fold: np.ndarray, k: int, folds: int) -> np.ndarray:
+    """Split per gene for fold k: the fold is test, the next fold valid, the rest train."""
+    return np.where(fold == k, "test", np.where(fold == (k + 1) % folds, "valid", "train"))
+
+
+def fold_dataset(data: Path, genes: pd.DataFrame, split: np.ndarray, out: Path) -> Path:
+    """A dataset directory sharing ``data``'s arrays, with the genes' splits set to ``split``."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     for item in data.iterdir():
         if item.name != "genes.tsv":
             (out / item.name).symlink_to(item.resolve())
-    split = np.where(fold == k, "test", np.where(fold == (k + 1) % folds, "valid", "train"))
     genes.assign(split=split).to_csv(out / "genes.tsv", sep="\t", index=False, na_rep="NA")
     return out
 
@@ -117,7 +121,8 @@ def main() -> None:
     rows, seconds = [], []
     for k in range(args.folds):
         t_fold = time.time()
-        fold_data = fold_dataset(data, genes, fold, k, args.folds, args.out / f"fold{k}" / "data")
+        split = fold_split(fold, k, args.folds)
+        fold_data = fold_dataset(data, genes, split, args.out / f"fold{k}" / "data")
         run = args.out / f"fold{k}" / "run"
         reused = args.reuse and (run / "test.tsv").exists()
         if not reused:
@@ -125,7 +130,6 @@ def main() -> None:
             seq2exp("predict", str(run), str(fold_data), "--split", "test", "-o", str(run / "test.tsv"), "--force",
                     threads=args.threads)
         predicted = pd.read_csv(run / "test.tsv", sep="\t", dtype={"gene_id": str, "name": str})
-        split = np.where(fold == k, "test", np.where(fold == (k + 1) % args.folds, "valid", "train"))
         linear = pd.Series(linear_on_features(genes, feature_names, split), index=genes["gene_id"])
         rows.append(predicted.assign(fold=k, linear=linear.loc[predicted["gene_id"]].to_numpy()))
         seconds.append(None if reused else time.time() - t_fold)

@@ -16,18 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from seq2exp_cli.evaluation import overlaps
+from seq2exp_cli.io.intervals import read_bed_intervals
+
 KIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "k562_chr22"
 PEER = "peers/ENCODE_rE2G.K562_chr22.dhs_intact_hic.predictions_threshold0.243.tsv.gz"
 DHS = "K562_DNase_ENCFF860XAE.chr22.macs2_peaks.narrowPeak"
-
-
-def overlap_fraction(starts: np.ndarray, ends: np.ndarray, other_starts: np.ndarray, other_ends: np.ndarray) -> float:
-    """Fraction of intervals [starts, ends) overlapping any [other_starts, other_ends) (one chromosome)."""
-    order = np.argsort(other_starts)
-    s, e = other_starts[order], np.maximum.accumulate(other_ends[order])
-    i = np.searchsorted(s, ends)  # others starting before each interval ends
-    hit = (i > 0) & (e[np.maximum(i - 1, 0)] > starts)
-    return float(hit.mean()) if len(hit) else float("nan")
 
 
 def main() -> None:
@@ -35,21 +29,21 @@ def main() -> None:
     parser.add_argument("elements", type=Path)
     parser.add_argument("--kit", type=Path, default=KIT)
     args = parser.parse_args()
-    ours = pd.read_csv(args.elements, sep="\t", header=None, usecols=[0, 1, 2])
-    peer = pd.read_csv(args.kit / PEER, sep="\t", usecols=["chr", "start", "end"]).drop_duplicates()
-    dhs = pd.read_csv(args.kit / DHS, sep="\t", header=None, usecols=[0, 1, 2])
-    a, b = ours[1].to_numpy(), ours[2].to_numpy()
+    ours = read_bed_intervals(args.elements)
+    peer = (pd.read_csv(args.kit / PEER, sep="\t", usecols=["chr", "start", "end"])
+            .rename(columns={"chr": "chrom"}).drop_duplicates())
+    dhs = read_bed_intervals(args.kit / DHS)
+    width = (ours["end"] - ours["start"]).to_numpy()
     rng = np.random.default_rng(0)
     lo, hi = int(peer["start"].min()), int(peer["end"].max())
-    print(f"{len(ours)} elements, {int((b - a).sum())} bp")
-    for label, (s, e) in {f"ENCODE-rE2G elements ({len(peer)})": (peer["start"].to_numpy(), peer["end"].to_numpy()),
-                          f"DNase peaks ({len(dhs)})": (dhs[1].to_numpy(), dhs[2].to_numpy())}.items():
+    print(f"{len(ours)} elements, {int(width.sum())} bp")
+    for label, other in {f"ENCODE-rE2G elements ({len(peer)})": peer, f"DNase peaks ({len(dhs)})": dhs}.items():
         chance = []
         for _ in range(100):
-            start = rng.integers(lo, hi - (b - a))
-            chance.append(overlap_fraction(start, start + (b - a), s, e))
-        print(f"overlapping {label}: {overlap_fraction(a, b, s, e):.3f} (random placement {np.mean(chance):.3f})")
-
+            start = rng.integers(lo, hi - width)
+            placed = pd.DataFrame({"chrom": ours["chrom"], "start": start, "end": start + width})
+            chance.append(overlaps(placed, other).mean())
+        print(f"overlapping {label}: {overlaps(ours, other).mean():.3f} (random placement {np.mean(chance):.3f})")
 
 if __name__ == "__main__":
     main()
