@@ -17,6 +17,7 @@ fit on each fold's training genes: what the model adds beyond its promoter input
     python benchmarks/bench_k562_cv.py --out /tmp/k562_cv                 # writes results/k562_cv.md
     python benchmarks/bench_k562_cv.py --out /tmp/k562_cv -- --epochs 2   # shorter training
     python benchmarks/bench_k562_cv.py --out /tmp/k562_cv --reuse         # report again, no training
+    python benchmarks/bench_k562_cv.py --out /tmp/k562_cv --seeds 1 2 3   # spread over training seeds
 """
 
 from __future__ import annotations
@@ -99,12 +100,19 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def run_dir(out: Path, seed: int | None, k: int) -> Path:
+    """Where fold k's run for ``seed`` lives (no seed: the training default, ``out/fold<k>``)."""
+    return (out if seed is None else out / f"seed{seed}") / f"fold{k}" / "run"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kit", type=Path, default=KIT)
     parser.add_argument("--out", type=Path, required=True, help="work directory (datasets, runs, predictions)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--block-size", type=int, default=2_000_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="train every fold once per seed (default: once, at train's own default seed)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     parser.add_argument("--results", type=Path, default=HERE / "results" / "k562_cv.md")
     parser.add_argument("--reuse", action="store_true", help="keep the folds' predictions already in --out")
@@ -118,20 +126,28 @@ def main() -> None:
     genes = pd.read_csv(data / "genes.tsv", sep="\t", dtype={"gene_id": str, "name": str})
     feature_names = json.loads((data / "manifest.json").read_text())["feature_names"]
     fold = fold_of_genes(genes, args.folds, args.block_size)
+    seeds = args.seeds or [None]
     rows, seconds = [], []
     for k in range(args.folds):
         t_fold = time.time()
         split = fold_split(fold, k, args.folds)
         fold_data = fold_dataset(data, genes, split, args.out / f"fold{k}" / "data")
-        run = args.out / f"fold{k}" / "run"
-        reused = args.reuse and (run / "test.tsv").exists()
-        if not reused:
-            seq2exp("train", str(fold_data), "-o", str(run), "--force", *args.train_args, threads=args.threads)
-            seq2exp("predict", str(run), str(fold_data), "--split", "test", "-o", str(run / "test.tsv"), "--force",
-                    threads=args.threads)
-        predicted = pd.read_csv(run / "test.tsv", sep="\t", dtype={"gene_id": str, "name": str})
+        predicted, reused = {}, True
+        for seed in seeds:
+            run = run_dir(args.out, seed, k)
+            if not (args.reuse and (run / "test.tsv").exists()):
+                reused = False
+                seed_args = [] if seed is None else ["--seed", str(seed)]
+                seq2exp("train", str(fold_data), "-o", str(run), "--force", *args.train_args, *seed_args,
+                        threads=args.threads)
+                seq2exp("predict", str(run), str(fold_data), "--split", "test", "-o", str(run / "test.tsv"),
+                        "--force", threads=args.threads)
+            predicted[seed] = pd.read_csv(run / "test.tsv", sep="\t", dtype={"gene_id": str, "name": str})
+        part = predicted[seeds[0]].drop(columns="predicted")
+        for seed in seeds:
+            part[seed_column(seed)] = predicted[seed].set_index("gene_id").loc[part["gene_id"], "predicted"].to_numpy()
         linear = pd.Series(linear_on_features(genes, feature_names, split), index=genes["gene_id"])
-        rows.append(predicted.assign(fold=k, linear=linear.loc[predicted["gene_id"]].to_numpy()))
+        rows.append(part.assign(fold=k, linear=linear.loc[part["gene_id"]].to_numpy()))
         seconds.append(None if reused else time.time() - t_fold)
     table = pd.concat(rows, ignore_index=True).dropna(subset=["target"])
     abc = pd.read_csv(args.kit / "ABC_GeneList.chr22.txt", sep="\t")
@@ -139,42 +155,63 @@ def main() -> None:
                          index=abc["name"])
     table = table[table["name"].isin(activity.index)].copy()
     table["baseline"] = activity.loc[table["name"]].to_numpy()
-    write_report(args, table, feature_names, seconds, time.time() - t0)
+    write_report(args, table, [seed_column(s) for s in seeds], feature_names, seconds, time.time() - t0)
 
 
-def write_report(args: argparse.Namespace, table: pd.DataFrame, feature_names: list[str], seconds: list[float | None],
-                 total_s: float) -> None:
-    per_fold = []
-    for k, part in table.groupby("fold"):
-        per_fold.append((k, len(part), pearson(part["target"], part["predicted"]),
-                         pearson(part["target"], part["baseline"]), pearson(part["target"], part["linear"])))
-    ours = np.array([p[2] for p in per_fold])
-    base = np.array([p[3] for p in per_fold])
-    linear = np.array([p[4] for p in per_fold])
-    pooled, pooled_base = pearson(table["target"], table["predicted"]), pearson(table["target"], table["baseline"])
-    pooled_linear = pearson(table["target"], table["linear"])
+def seed_column(seed: int | None) -> str:
+    return "seq2exp" if seed is None else f"seq2exp seed {seed}"
+
+
+def summary_row(label: str, table: pd.DataFrame, column: str) -> tuple[str, float, np.ndarray]:
+    """A report row for one predictor: pooled and per-fold Pearson."""
+    per_fold = np.array([pearson(part["target"], part[column]) for _, part in table.groupby("fold")])
+    pooled = pearson(table["target"], table[column])
+    row = (f"| {label} | {pooled:.3f} | {per_fold.mean():.3f} | {per_fold.std(ddof=1):.3f} | "
+           f"{per_fold.min():.3f} | {per_fold.max():.3f} |")
+    return row, pooled, per_fold
+
+
+def write_report(args: argparse.Namespace, table: pd.DataFrame, seed_columns: list[str], feature_names: list[str],
+                 seconds: list[float | None], total_s: float) -> None:
+    table = table.assign(ensemble=table[seed_columns].mean(axis=1))
+    seed_rows = [summary_row(column, table, column) for column in seed_columns]
+    pooled_seeds = np.array([pooled for _, pooled, _ in seed_rows])
+    per_fold = np.mean([folds for _, _, folds in seed_rows], axis=0)
+    base_row, pooled_base, base = summary_row(
+        "promoter activity log10(1 + sqrt(DHS RPM x H3K27ac RPM)), TSS +/- 500 bp", table, "baseline")
+    linear_row, _, linear = summary_row(
+        f"least squares on the gene features ({', '.join(feature_names)}), training genes", table, "linear")
     extra = " ".join(args.train_args)
+    seeds = "" if args.seeds is None else " --seeds " + " ".join(map(str, args.seeds))
+    n = len(seed_columns)
     lines = [
         "# K562 chr22: cross-validated expression Pearson vs promoter activity", "",
-        f"`python benchmarks/bench_k562_cv.py --out {args.out} --folds {args.folds} --threads {args.threads}"
+        f"`python benchmarks/bench_k562_cv.py --out {args.out} --folds {args.folds}{seeds} --threads {args.threads}"
         + (f" -- {extra}" if extra else "") + "`", "",
         f"{args.folds} folds of contiguous {args.block_size // 1_000_000}-Mb position blocks (balanced by labelled genes); "
         f"each fold: test = the fold, valid = the next fold, train = the rest; `seq2exp train` "
-        + (f"with `{extra}`" if extra else "at its defaults (preset auto = cpu)") + f", {args.threads} thread(s). "
+        + (f"with `{extra}`" if extra else "at its defaults (preset auto = cpu)")
+        + (f", once per seed ({n} seeds)" if n > 1 else "") + f", {args.threads} thread(s). "
         f"Every labelled gene with an ABC promoter activity is predicted once, out of fold ({len(table)} genes).", "",
         "| predictor | pooled Pearson | per-fold mean | per-fold sd | min | max |", "|---|---|---|---|---|---|",
-        f"| seq2exp | {pooled:.3f} | {ours.mean():.3f} | {ours.std(ddof=1):.3f} | {ours.min():.3f} | {ours.max():.3f} |",
-        f"| promoter activity log10(1 + sqrt(DHS RPM x H3K27ac RPM)), TSS +/- 500 bp | {pooled_base:.3f} | "
-        f"{base.mean():.3f} | {base.std(ddof=1):.3f} | {base.min():.3f} | {base.max():.3f} |",
-        f"| least squares on the gene features ({', '.join(feature_names)}), training genes | {pooled_linear:.3f} | "
-        f"{linear.mean():.3f} | {linear.std(ddof=1):.3f} | {linear.min():.3f} | {linear.max():.3f} |", "",
-        f"Difference (seq2exp - baseline), pooled: {pooled - pooled_base:+.3f}; per fold: "
-        + ", ".join(f"{o - b:+.3f}" for o, b in zip(ours, base))
-        + f" (goal: +0.05, {'met' if pooled - pooled_base >= 0.05 else 'not met'}).", "",
-        "| fold | test genes | seq2exp | promoter activity | least squares | seconds |", "|---|---|---|---|---|---|",
+        *[row for row, _, _ in seed_rows],
     ]
-    lines += [f"| {k} | {n} | {o:.3f} | {b:.3f} | {f:.3f} | {'reused' if s is None else f'{s:.0f}'} |"
-              for (k, n, o, b, f), s in zip(per_fold, seconds)]
+    if n > 1:
+        lines += [f"| seq2exp, pooled Pearson over the {n} seeds: mean +/- sd | {pooled_seeds.mean():.3f} +/- "
+                  f"{pooled_seeds.std(ddof=1):.3f} | {per_fold.mean():.3f} | | | |",
+                  summary_row(f"seq2exp, mean of the {n} seeds' predictions", table, "ensemble")[0]]
+    gain = pooled_seeds.mean() - pooled_base
+    lines += [
+        base_row, linear_row, "",
+        "Difference (seq2exp - baseline), pooled" + (f", mean over the {n} seeds" if n > 1 else "")
+        + f": {gain:+.3f}; per fold: " + ", ".join(f"{o - b:+.3f}" for o, b in zip(per_fold, base))
+        + f" (goal: +0.05, {'met' if gain >= 0.05 else 'not met'}).", "",
+        "| fold | test genes | seq2exp" + (f" (mean over {n} seeds)" if n > 1 else "")
+        + " | promoter activity | least squares | seconds |", "|---|---|---|---|---|---|",
+    ]
+    sizes = table.groupby("fold").size().to_numpy()
+    lines += [f"| {k} | {size} | {o:.3f} | {b:.3f} | {f:.3f} | {'reused' if s is None else f'{s:.0f}'} |"
+              for k, (size, o, b, f, s) in enumerate(zip(sizes, per_fold, base, linear, seconds))]
     lines += ["", f"Total {total_s / 60:.1f} min" + (" (predictions reused)." if None in seconds else ".")]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text("\n".join(lines) + "\n")

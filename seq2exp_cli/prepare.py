@@ -22,7 +22,7 @@ from seq2exp_cli.dataset import FORMAT_VERSION, GENE_COLUMNS, hic_bins_for_windo
 from seq2exp_cli.errors import InputError, naming_flag
 from seq2exp_cli.io.atomic import atomic_directory, check_free_space
 from seq2exp_cli.prepare_arrays import check_track_names, read_track, store_tracks, write_blacklist, write_hic, write_sequence
-from seq2exp_cli.prepare_genes import gene_regions, load_genes, promoter_features, user_features
+from seq2exp_cli.prepare_genes import body_features, gene_regions, load_genes, promoter_features, user_features
 from seq2exp_cli.prepare_options import FULL_CHECKSUM_LIMIT, NORMALIZATIONS, PrepareOptions, Progress
 from seq2exp_cli.records import jsonable, recorded_command
 
@@ -78,6 +78,7 @@ def _prepare(opts: PrepareOptions, progress: Progress | None) -> Path:
             tracks_meta, track_file = store_tracks(raw_paths, opts, arrays, total_bp)
             hic_meta = write_hic(opts, genes, chrom_sizes, arrays / "hic.f32", progress)
             feature_names = promoter_features(genes, regions, arrays / track_file, tracks_meta, total_bp)
+            feature_names += body_features(genes, regions, arrays / track_file, tracks_meta, total_bp, opts.window)
             feature_names += user_features(genes, opts.gene_features)
             blacklist_count = write_blacklist(opts.blacklist, chrom_sizes, tmp / "blacklist.bed")
             genes[GENE_COLUMNS + feature_names].to_csv(tmp / "genes.tsv", sep="\t", index=False, na_rep="")

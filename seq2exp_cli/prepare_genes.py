@@ -134,19 +134,58 @@ def promoter_features(
     and ranks expression worse (5-fold CV on K562 chr22, a line fit on the two features: Pearson
     0.757 against 0.726). ``quantile`` and ``none`` tracks give the mean stored value.
     """
+    tss = genes["tss"].to_numpy(np.int64)
+    return interval_levels(genes, regions, track_file, tracks_meta, total,
+                           tss - PROMOTER_HALF_WIDTH, tss + PROMOTER_HALF_WIDTH, "promoter")
+
+
+def body_features(
+    genes: pd.DataFrame, regions: pd.DataFrame, track_file: Path, tracks_meta: list[dict], total: int, window: int
+) -> list[str]:
+    """``body_<track>``: the signal level over the gene past its promoter, from TSS + 500 bp to the
+    gene's end (at most to the window's edge), summarised like ``promoter_<track>``; 0 for a gene
+    that ends within 500 bp of its TSS.
+
+    Open, acetylated chromatin over a transcribed gene body goes with its expression: on K562
+    chr22 (5-fold CV, a line fit on the features) the body level adds 0.02 Pearson to the
+    promoter's. The model's own inputs cannot tell it: its windows carry no gene ends and its
+    per-bin distance is unsigned. None when the annotation gives no gene lengths (a TSS table).
+    """
+    length = genes["length"].to_numpy(np.int64) if "length" in genes else np.zeros(len(genes), np.int64)
+    if not tracks_meta:
+        return []
+    if not (length > PROMOTER_HALF_WIDTH).any():
+        log.info("no gene-body features: the gene annotation gives no gene lengths")
+        return []
+    tss = genes["tss"].to_numpy(np.int64)
+    reach = np.minimum(length, window // 2)
+    plus = genes["strand"].to_numpy() == "+"
+    # transcription runs up from the TSS on '+' and down to it (tss = end - 1) on '-'
+    lo = np.where(plus, tss + PROMOTER_HALF_WIDTH, tss + 1 - reach)
+    hi = np.maximum(np.where(plus, tss + reach, tss + 1 - PROMOTER_HALF_WIDTH), lo)
+    return interval_levels(genes, regions, track_file, tracks_meta, total, lo, hi, "body")
+
+
+def interval_levels(
+    genes: pd.DataFrame, regions: pd.DataFrame, track_file: Path, tracks_meta: list[dict], total: int,
+    start: np.ndarray, end: np.ndarray, prefix: str,
+) -> list[str]:
+    """``<prefix>_<track>`` per gene: the level of each track over [start, end) (genome bp,
+    clipped to the gene's region): log1p of the mean signal for ``log1p`` tracks, else the mean
+    stored value; 0 over an empty interval. Adds the columns to ``genes``; returns their names."""
     names: list[str] = []
     if not tracks_meta:
         return names
     region = genes["region"].to_numpy()
     region_start = regions["start"].to_numpy(np.int64)[region]
+    region_end = regions["end"].to_numpy(np.int64)[region]
     region_off = regions["offset"].to_numpy(np.int64)[region]
-    tss = genes["tss"].to_numpy(np.int64)
-    lo = region_off + np.maximum(tss - PROMOTER_HALF_WIDTH, region_start) - region_start
-    hi = region_off + np.minimum(tss + PROMOTER_HALF_WIDTH, regions["end"].to_numpy(np.int64)[region]) - region_start
+    lo = region_off + np.clip(start, region_start, region_end) - region_start
+    hi = region_off + np.clip(end, region_start, region_end) - region_start
     dtype = np.dtype(tracks_meta[0]["dtype"])
     for k, meta in enumerate(tracks_meta):
         values = StoredArray(track_file, dtype, total, base=k * total)
-        column = f"promoter_{meta['name']}"
+        column = f"{prefix}_{meta['name']}"
         log_mean = meta.get("normalization") == "log1p"
         levels = []
         for a, b in zip(lo.tolist(), hi.tolist()):

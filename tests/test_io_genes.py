@@ -27,11 +27,14 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize("key", ["gtf", "bed", "genes_tsv"])
 def test_formats_give_the_same_tss(kit: dict[str, Path], key: str) -> None:
     genes = read_genes(kit[key])
-    assert list(genes.columns) == ["gene_id", "name", "chrom", "tss", "strand", "gene_type"]
+    assert list(genes.columns) == ["gene_id", "name", "chrom", "tss", "strand", "gene_type", "length"]
     assert genes["gene_id"].tolist() == [g[0] for g in SYNTHETIC_GENES]
     assert genes["tss"].tolist() == [gene_tss(g) for g in SYNTHETIC_GENES]
     assert genes["tss"].dtype == np.int64
     assert genes["strand"].tolist() == [g[5] for g in SYNTHETIC_GENES]
+    # a TSV gives only the TSS, so no gene length; GTF and BED give the bounds
+    lengths = [0] * len(SYNTHETIC_GENES) if key == "genes_tsv" else [g[4] - g[3] for g in SYNTHETIC_GENES]
+    assert genes["length"].tolist() == lengths
 
 
 def test_gtf_one_based_conversion_gz_gff3_and_transcripts(tmp_path: Path) -> None:
@@ -49,13 +52,16 @@ def test_gtf_one_based_conversion_gz_gff3_and_transcripts(tmp_path: Path) -> Non
     assert genes["tss"].tolist() == [100, 399]  # 1-based 101 -> 0-based 100; '-' end 400 -> 399
     assert genes["name"].tolist() == ["A", "B"]
     assert genes["gene_type"].tolist() == ["", "lncRNA"]
+    assert genes["length"].tolist() == [100, 100]
     tx = read_genes(path, gtf_feature="transcript")
     assert tx["tss"].tolist() == [120, 379]  # longest transcript t2 (121..200); t3 ends at 380
+    assert tx["length"].tolist() == [80, 80]
     assert read_genes(path, gene_types=["lncRNA"])["gene_id"].tolist() == ["G2"]
     gff = tmp_path / "a.gff3"
     gff.write_text("##gff-version 3\nc1\tx\tgene\t11\t20\t.\t-\t.\tID=gene:X;gene_id=X;Name=XN\n")
     g = read_genes(gff, name_attribute="Name")
-    assert g.iloc[0].to_dict() == {"gene_id": "X", "name": "XN", "chrom": "c1", "tss": 19, "strand": "-", "gene_type": ""}
+    assert g.iloc[0].to_dict() == {"gene_id": "X", "name": "XN", "chrom": "c1", "tss": 19, "strand": "-", "gene_type": "",
+                                 "length": 10}
     with pytest.raises(InputError, match="no 'exon' lines"):
         read_genes(path, gtf_feature="exon")
 

@@ -60,7 +60,7 @@ def test_manifest_records_everything(dataset, inputs):
     assert str(inputs["dnase"]) in manifest["inputs"] and "md5" in manifest["inputs"][str(inputs["dnase"])]
     assert "prepare" in manifest["command"]
     assert dataset.signal_names == ["dnase", "h3k27ac", "hic"]
-    assert dataset.feature_names == ["promoter_dnase", "promoter_h3k27ac"]
+    assert dataset.feature_names == ["promoter_dnase", "promoter_h3k27ac", "body_dnase", "body_h3k27ac"]
 
 
 def test_genes_table_and_targets(dataset, inputs):
@@ -166,6 +166,25 @@ def test_promoter_features_are_log_mean_signal_around_the_tss(dataset):
     assert abs(stored.mean() - level) > 1e-2  # the mean of logs is a different (worse) summary
 
 
+@pytest.mark.parametrize("strand", ["+", "-"])
+def test_body_features_are_log_mean_signal_over_the_gene_past_its_promoter(dataset, inputs, strand):
+    from seq2exp_cli.io.genes import read_genes
+
+    lengths = read_genes(inputs["gtf"]).set_index("gene_id")["length"]
+    genes = dataset.genes
+    on_strand = np.flatnonzero(genes["strand"].to_numpy() == strand)
+    i = int(on_strand[np.argmax(genes["body_h3k27ac"].to_numpy()[on_strand])])
+    length = int(lengths[genes.at[i, "gene_id"]])
+    assert length > 1000
+    centre = WINDOW // 2
+    # in transcription orientation the body is bases 500 .. length - 1 past the TSS, on either strand
+    lo, hi = centre + 500, centre + min(length, centre)
+    stored = dataset.load_gene(i)["signals"][lo:hi, 1].astype(np.float64)
+    assert stored.std() > 0
+    np.testing.assert_allclose(np.log1p(np.expm1(stored).mean()), genes.at[i, "body_h3k27ac"], rtol=1e-3)
+    assert genes.at[i, "body_h3k27ac"] != genes.at[i, "promoter_h3k27ac"]
+
+
 def test_other_gene_formats_give_the_same_genes(inputs, tmp_path):
     ids = []
     for key in ("gtf", "bed", "genes_tsv"):
@@ -173,7 +192,10 @@ def test_other_gene_formats_give_the_same_genes(inputs, tmp_path):
         args = base_args(inputs, out)
         args[args.index("--genes") + 1] = str(inputs[key])
         assert run(args).exit_code == 0
-        genes = PreparedDataset(out).genes
+        prepared = PreparedDataset(out)
+        genes = prepared.genes
+        # a TSS table gives no gene ends, so no gene-body features
+        assert ("body_dnase" in prepared.feature_names) == (key != "genes_tsv")
         ids.append(genes[["gene_id", "chrom", "tss", "strand"]].sort_values("gene_id").reset_index(drop=True))
     pd.testing.assert_frame_equal(ids[0], ids[1])
     pd.testing.assert_frame_equal(ids[0], ids[2])

@@ -16,7 +16,7 @@ from seq2exp_cli.io.intervals import SKIP_PREFIXES, open_text
 
 log = logging.getLogger(__name__)
 
-GENE_COLUMNS = ("gene_id", "name", "chrom", "tss", "strand", "gene_type")
+GENE_COLUMNS = ("gene_id", "name", "chrom", "tss", "strand", "gene_type", "length")
 TSV_ALIASES = {
     "gene_id": ("gene_id", "id", "ensembl_id", "gene"),
     "chrom": ("chrom", "chr", "chromosome"),
@@ -208,9 +208,10 @@ def _read_tsv(path: Path) -> pd.DataFrame:
             "gene_id": table[cols["gene_id"]].str.strip().to_numpy(),
             "name": (table[name_col] if name_col else table[cols["gene_id"]]).to_numpy(),
             "chrom": table[cols["chrom"]].str.strip().to_numpy(),
-            # tss is given; start/end stand in so the shared TSS rule reproduces it
+            # tss is given; start/end stand in so the shared TSS rule reproduces it (no gene length)
             "start": tss,
             "end": tss + 1,
+            "length": np.zeros(len(table), dtype=np.int64),
             "strand": strand,
             "gene_type": (table[type_col] if type_col else pd.Series([""] * len(table))).to_numpy(),
             "_row": np.arange(len(table)) + 1,
@@ -243,7 +244,8 @@ def read_genes(
 
     Returns:
         DataFrame[gene_id, name, chrom, tss (int64, 0-based first transcribed base: start for
-        '+', end - 1 for '-'), strand, gene_type] in file order.
+        '+', end - 1 for '-'), strand, gene_type, length (int64, end - start; 0 for a TSV,
+        which gives no gene bounds)] in file order.
 
     Raises:
         InputError: missing file, unknown format, missing columns, bad strand, non-integer TSS,
@@ -269,6 +271,7 @@ def read_genes(
             f"{genes['strand'].iloc[k]!r}; strands must be '+' or '-'"
         )
     genes["tss"] = _tss(genes["start"].to_numpy(), genes["end"].to_numpy(), genes["strand"].to_numpy())
+    genes["length"] = genes["length"] if "length" in genes else genes["end"] - genes["start"]
     if gene_types is not None:
         wanted = set(gene_types)
         genes = genes[genes["gene_type"].isin(wanted)]
@@ -283,7 +286,7 @@ def read_genes(
             "use a unique id column (e.g. the name/symbol column) or de-duplicate the file"
         )
     genes = genes.reset_index(drop=True)
-    genes["tss"] = genes["tss"].astype(np.int64)
+    genes[["tss", "length"]] = genes[["tss", "length"]].astype(np.int64)
     for col in ("gene_id", "name", "chrom", "strand", "gene_type"):
         genes[col] = genes[col].astype(str)
     log.info("%s: %d genes", path, len(genes))
