@@ -137,6 +137,7 @@ def main() -> None:
             run = run_dir(args.out, seed, k)
             if not (args.reuse and (run / "test.tsv").exists()):
                 reused = False
+                run.parent.mkdir(parents=True, exist_ok=True)
                 seed_args = [] if seed is None else ["--seed", str(seed)]
                 seq2exp("train", str(fold_data), "-o", str(run), "--force", *args.train_args, *seed_args,
                         threads=args.threads)
