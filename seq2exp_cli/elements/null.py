@@ -236,8 +236,9 @@ def sequence_null_pvalues(
     statistic = _log_ratio(score_e, ref_e)
     pscore = empirical_pscores(statistic, null_t)
     qscore = null_fdr_qscores(statistic, null_t, len(counts))
-    log.info("sequence null: %d elements called, %s on %d shuffled genome(s); %d with q <= 0.05",
-             len(start), "/".join(str(c) for c in counts), len(counts), int((qscore >= -np.log10(0.05)).sum()))
+    log.info("sequence null: %d elements called, %s on %d null genome(s) (one more shuffle is the reference); "
+             "%d with q <= 0.05", len(start), "/".join(str(c) for c in counts), len(counts),
+             int((qscore >= -np.log10(0.05)).sum()))
     return SequenceNull(score_e, ref_e, statistic, null_t, np.array(counts, np.int64), pscore, qscore,
                         np.concatenate(null_scores) if null_scores else np.zeros(0))
 
