@@ -7,8 +7,9 @@ dataset's own tracks, in transcription orientation:
 
 * promoter signal, log1p of the mean signal over TSS +/- w, for several widths w;
 * polynomial terms of the TSS +/- 500 bp pair (is the promoter's effect curved?);
-* gene-body signal (log1p of the mean from TSS + 1 kb to the gene's end, within the window) and a
-  protein-coding flag, from the kit's gene BED.
+* gene-body signal (log1p of the mean from TSS + 0.5 kb, as ``prepare``'s ``body_<track>``, or
+  from another start, to the gene's end, within the window) and a protein-coding flag, from the
+  kit's gene BED.
 
 They bound what a model of these inputs can add over the promoter on 260-290 training genes.
 
@@ -28,6 +29,8 @@ from bench_k562_cv import KIT, fold_of_genes, fold_split, pearson
 
 HERE = Path(__file__).resolve().parent
 WIDTHS = (250, 500, 1000, 2000, 5000, 10_000)
+#: where the gene body starts, bp past the TSS; prepare's body_<track> starts at 500
+BODY_STARTS = (0, 500, 1000, 2000)
 
 
 def signal_features(data: Path, kit: Path) -> pd.DataFrame:
@@ -51,8 +54,10 @@ def signal_features(data: Path, kit: Path) -> pd.DataFrame:
             row.update({f"tss{w}_{t}": np.log1p(signal[centre - w : centre + w, k].mean()) for k, t in enumerate(tracks)})
         name = genes.at[i, "name"]
         length = int(bed.at[name, "end"] - bed.at[name, "start"]) if name in bed.index else 0
-        body = signal[centre + 1000 : centre + min(length, centre)]
-        row.update({f"body_{t}": np.log1p(body[:, k].mean()) if len(body) else 0.0 for k, t in enumerate(tracks)})
+        for offset in BODY_STARTS:
+            body = signal[centre + offset : centre + min(length, centre)]
+            row.update({f"body{offset}_{t}": np.log1p(body[:, k].mean()) if len(body) else 0.0
+                        for k, t in enumerate(tracks)})
         row["protein_coding"] = float(name in bed.index and bed.at[name, "gene_type"] == "protein_coding")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -97,10 +102,13 @@ def main() -> None:
         ("TSS +/- 250 bp, 1 kb and 5 kb", table[cols("tss250") + cols("tss1000") + cols("tss5000")].to_numpy()),
         ("TSS +/- 500 bp, quadratic", polynomial(promoter, 2)),
         ("TSS +/- 500 bp, cubic", polynomial(promoter, 3)),
-        ("TSS +/- 500 bp + gene body", table[cols("tss500") + cols("body")].to_numpy()),
+    ]
+    fits += [(f"TSS +/- 500 bp + gene body from TSS + {offset} bp" + (" (prepare's body_<track>)" if offset == 500 else ""),
+              table[cols("tss500") + cols(f"body{offset}")].to_numpy()) for offset in BODY_STARTS]
+    fits += [
         ("TSS +/- 500 bp + protein-coding flag", table[cols("tss500") + ["protein_coding"]].to_numpy()),
         ("TSS +/- 500 bp + gene body + protein-coding flag",
-         table[cols("tss500") + cols("body") + ["protein_coding"]].to_numpy()),
+         table[cols("tss500") + cols("body500") + ["protein_coding"]].to_numpy()),
     ]
     lines = ["# K562 chr22: how far gene-level signal summaries go (least squares, same folds as k562_cv.md)", "",
              f"`python benchmarks/k562_feature_ceiling.py --data {args.data}`", "",
