@@ -87,3 +87,14 @@ def test_a_failing_extraction_ends_the_stream_and_is_kept():
     failures: list[Exception] = []
     rounds = list(rounds_of_masks(masks(), 1, failures))
     assert len(rounds) == 1 and isinstance(failures[0], RuntimeError)
+
+
+def test_a_q_value_read_back_from_the_narrowpeak_passes_its_own_cut() -> None:
+    from seq2exp_cli.elements.calling import passes_as_written
+
+    # 0.04433458 is written as 0.0443346; a user who passes -q 10**-0.0443346 keeps it, and a
+    # comparison with the unrounded score would drop it (it lies 2e-8 below the cut)
+    scores = np.array([0.04433458, 0.02, 1.5])
+    cut = 10.0 ** -0.0443346
+    assert passes_as_written(scores, cut).tolist() == [True, False, True]
+    assert (scores >= -np.log10(cut)).tolist() == [False, False, True]

@@ -46,14 +46,22 @@ def _tested(regions: ColumnTable, element_null: ElementNull, settings: CallSetti
     p_rows, q_rows = np.asarray(pscore)[element_of], np.asarray(qscore)[element_of]
     keep = np.ones(len(regions), bool)
     if settings.pvalue is not None:
-        keep = p_rows >= -np.log10(settings.pvalue) - 1e-12
+        keep = passes_as_written(p_rows, settings.pvalue)
     elif settings.qvalue is not None:
-        keep = q_rows >= -np.log10(settings.qvalue) - 1e-12
+        keep = passes_as_written(q_rows, settings.qvalue)
     if settings.pvalue is not None or settings.qvalue is not None:
         log.info("%d of %d elements pass %s", int(first_region_rows(regions.take(np.flatnonzero(keep))).size),
                  first.size, f"-p {settings.pvalue}" if settings.pvalue is not None else f"-q {settings.qvalue}")
     rows = np.flatnonzero(keep)
     return regions.take(rows), (p_rows[rows], q_rows[rows])
+
+
+def passes_as_written(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """bool[n]: the -log10 p or q scores that reach ``threshold`` (a p or q value) as the
+    narrowPeak writes them (``bed.TABLE_FLOAT_FORMAT``), so a value read back from the file passes
+    its own cut even when the unrounded score lies just below it."""
+    written = np.array([float(bed.TABLE_FLOAT_FORMAT % v) for v in np.asarray(scores, np.float64)], np.float64)
+    return written >= -np.log10(threshold) - 1e-9
 
 
 @dataclass

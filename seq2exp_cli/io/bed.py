@@ -70,10 +70,12 @@ SCHEMAS: dict[str, tuple[tuple[str, ...], bool]] = {
 # float32 survives a text round trip with 9 significant digits; MACS3 reads values as float32,
 # so a bedGraph written this way gives MACS3 exactly the values our caller sees.
 BEDGRAPH_FLOAT_FORMAT = "%.9g"
+#: float columns of the element tables (narrowPeak, links, ...)
+TABLE_FLOAT_FORMAT = "%.6g"
 
 
 def write_table(path: str | os.PathLike, table: pd.DataFrame | ColumnTable, schema: str,
-                float_format: str = "%.6g") -> None:
+                float_format: str = TABLE_FLOAT_FORMAT) -> None:
     """Write ``table`` in the named format, atomically.
 
     Args:
