@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+# this checkout's seq2exp_cli, not the copy an editable install of another checkout points at
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from budget_test import budget_test  # noqa: E402
 
