@@ -151,9 +151,9 @@ def body_features(
     promoter's. The model's own inputs cannot tell it: its windows carry no gene ends and its
     per-bin distance is unsigned. None when the annotation gives no gene lengths (a TSS table).
     """
-    length = genes["length"].to_numpy(np.int64) if "length" in genes else np.zeros(len(genes), np.int64)
     if not tracks_meta:
         return []
+    length = genes["length"].to_numpy(np.int64)
     if not (length > PROMOTER_HALF_WIDTH).any():
         log.info("no gene-body features: the gene annotation gives no gene lengths")
         return []
