@@ -87,13 +87,18 @@ def fold_dataset(data: Path, genes: pd.DataFrame, split: np.ndarray, out: Path) 
     return out
 
 
+def least_squares(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """Predictions for every row of a line (with intercept) fit on the ``train`` rows."""
+    x = np.column_stack([x, np.ones(len(x))])
+    coef, *_ = np.linalg.lstsq(x[train], y[train], rcond=None)
+    return x @ coef
+
+
 def linear_on_features(genes: pd.DataFrame, feature_names: list[str], split: np.ndarray) -> np.ndarray:
     """Least-squares fit of the target on the gene features over the training genes; predictions
     for every gene."""
-    x = np.column_stack([genes[feature_names].to_numpy(np.float64), np.ones(len(genes))])
     train = (split == "train") & genes["target"].notna().to_numpy()
-    coef, *_ = np.linalg.lstsq(x[train], genes["target"].to_numpy(np.float64)[train], rcond=None)
-    return x @ coef
+    return least_squares(genes[feature_names].to_numpy(np.float64), genes["target"].to_numpy(np.float64), train)
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench_k562_cv import KIT, fold_of_genes, fold_split, pearson
+from bench_k562_cv import KIT, fold_of_genes, fold_split, least_squares, pearson
 
 HERE = Path(__file__).resolve().parent
 WIDTHS = (250, 500, 1000, 2000, 5000, 10_000)
@@ -36,14 +36,14 @@ BODY_STARTS = (0, 500, 1000, 2000)
 def signal_features(data: Path, kit: Path) -> pd.DataFrame:
     """Per labelled gene: promoter signal at each width, gene-body signal, coding flag, target, fold."""
     from seq2exp_cli.dataset import PreparedDataset
+    from seq2exp_cli.io.genes import read_genes
 
     dataset = PreparedDataset(data)
     genes = dataset.genes.reset_index(drop=True)
     tracks = [t["name"] for t in dataset.manifest["tracks"]]
     if any(t.get("normalization") != "log1p" for t in dataset.manifest["tracks"]):
         raise SystemExit(f"{data}: this analysis reads log1p tracks; prepare the kit with the default --normalize")
-    bed = pd.read_csv(kit / "RefSeqCurated.170308.CollapsedGeneBounds.chr22.hg38.bed", sep="\t")
-    bed = bed.drop_duplicates("name").set_index("name")
+    annotation = read_genes(kit / "RefSeqCurated.170308.CollapsedGeneBounds.chr22.hg38.bed").set_index("name")
     fold = fold_of_genes(genes, 5, 2_000_000)
     centre = dataset.window // 2
     rows = []
@@ -53,26 +53,23 @@ def signal_features(data: Path, kit: Path) -> pd.DataFrame:
         for w in WIDTHS:
             row.update({f"tss{w}_{t}": np.log1p(signal[centre - w : centre + w, k].mean()) for k, t in enumerate(tracks)})
         name = genes.at[i, "name"]
-        length = int(bed.at[name, "end"] - bed.at[name, "start"]) if name in bed.index else 0
+        length = int(annotation.at[name, "length"]) if name in annotation.index else 0
         for offset in BODY_STARTS:
             body = signal[centre + offset : centre + min(length, centre)]
             row.update({f"body{offset}_{t}": np.log1p(body[:, k].mean()) if len(body) else 0.0
                         for k, t in enumerate(tracks)})
-        row["protein_coding"] = float(name in bed.index and bed.at[name, "gene_type"] == "protein_coding")
+        row["protein_coding"] = float(name in annotation.index and annotation.at[name, "gene_type"] == "protein_coding")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def out_of_fold(table: pd.DataFrame, x: np.ndarray, folds: int = 5) -> float:
     """Pooled Pearson of least-squares predictions, each fold fit on its training genes."""
-    x = np.column_stack([x, np.ones(len(x))])
     y = table["target"].to_numpy()
     predicted = np.zeros(len(y))
     fold = table["fold"].to_numpy()
     for k in range(folds):
-        train = fold_split(fold, k, folds) == "train"
-        coef, *_ = np.linalg.lstsq(x[train], y[train], rcond=None)
-        predicted[fold == k] = x[fold == k] @ coef
+        predicted[fold == k] = least_squares(x, y, fold_split(fold, k, folds) == "train")[fold == k]
     return pearson(predicted, y)
 
 
