@@ -26,7 +26,7 @@ def _track_specs(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 
 @click.command(context_settings={"show_default": True})
 @click.option("--fasta", required=True, type=PathType, help="Genome FASTA (plain or bgzip); its names and order are the dataset's.")
-@click.option("--genes", required=True, type=PathType, help="Genes: GTF/GFF, BED6+ or TSV (gene_id, chrom, tss, strand).")
+@click.option("--genes", required=True, type=PathType, help="Genes: GTF/GFF, BED6+ or TSV (gene_id, chrom, tss, strand; gives no gene ends, so no gene-body features).")
 @click.option("-o", "--output", required=True, type=PathType, help="Dataset directory to create.")
 @click.option("--track", "tracks", multiple=True, callback=_track_specs, metavar="NAME=PATH",
               help="Signal track, bigWig or BAM; repeat for each (e.g. --track dnase=dnase.bw).")
